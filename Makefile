@@ -1,0 +1,55 @@
+# Two commands on a fresh machine:  `make run` (install + main job) and `make test` (install + tests).
+PYTHON     ?= python3
+VENV       ?= .venv
+BIN        := $(VENV)/bin
+# CPU build by default; on a GPU machine use e.g. TORCH_SPEC="torch==2.13.0" TORCH_INDEX="--index-url https://download.pytorch.org/whl/cu128"
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+EXTRAS     ?= dev
+STAMP      := $(VENV)/.installed
+PARAMS     ?= params.yaml
+
+.PHONY: install run repro test test-fast lint typecheck bench lock clean help
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml constraints.txt
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet $(TORCH_INDEX) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the pinned environment
+
+run: install  ## the main job (today: the data stage — synthesize, import, validate)
+	$(BIN)/knowcoder --params $(PARAMS) data prepare
+
+repro: install  ## the same stages through `dvc repro` (no Prefect)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+test: install  ## the whole test suite
+	$(BIN)/python -m pytest
+
+test-fast: install  ## tests without the slow ones
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install  ## ruff lint and format check
+	$(BIN)/ruff check src tests benchmarks flows
+	$(BIN)/ruff format --check src tests benchmarks flows
+
+typecheck: install  ## mypy over the library
+	$(BIN)/mypy
+
+bench: install  ## throughput benchmarks (prompt rendering, output parsing)
+	$(BIN)/python benchmarks/bench_codegen.py
+	$(BIN)/python benchmarks/bench_synth.py
+
+lock: install  ## rewrite constraints.txt from the current environment
+	grep '^#' constraints.txt > constraints.txt.new
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^torch==' >> constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
+clean:  ## remove build outputs (keeps .venv)
+	rm -rf artifacts build dist src/*.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,136 @@
+"""Streaming readers and atomic writers for instance JSONL files.
+
+Readers yield one record at a time, so a file of any size is never held in memory.
+Writers go to a temporary file beside the target and rename it into place on success,
+so a failure never leaves a half-written output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import ValidationError
+
+from knowcoder.data.instance import Instance
+from knowcoder.errors import DataFormatError
+
+
+def describe_validation_error(error: ValidationError) -> tuple[str, str]:
+    """Return ``(field, message)`` for the first problem in a pydantic error."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "<record>"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown field (check the spelling against the instance format)"
+    elif first["type"] == "json_invalid":
+        field = "<json>"
+        message = f"not valid JSON ({first.get('ctx', {}).get('error', 'parse error')})"
+    return field, message
+
+
+def parse_instance_line(line: str, *, path: str | Path, lineno: int) -> Instance:
+    try:
+        return Instance.model_validate_json(line.rstrip("\r\n"))
+    except ValidationError as error:
+        field, message = describe_validation_error(error)
+        raise DataFormatError(message, path=path, line=lineno, field=field) from error
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line number, object)`` for each non-blank line of a JSON-lines file."""
+    for lineno, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataFormatError(
+                f"not valid JSON ({error.msg} at column {error.colno})",
+                path=path,
+                line=lineno,
+                field="<json>",
+            ) from error
+        if not isinstance(obj, dict):
+            raise DataFormatError(
+                f"expected a JSON object, got {type(obj).__name__}", path=path, line=lineno, field="<json>"
+            )
+        yield lineno, obj
+
+
+def read_instances(path: str | Path) -> Iterator[Instance]:
+    """Stream the instances of a canonical JSONL file, failing on the first bad line."""
+    for _, instance in read_instances_with_lines(path):
+        yield instance
+
+
+def _lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """Numbered text lines; undecodable bytes become a DataFormatError naming the line."""
+    with open(path, "rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            try:
+                yield lineno, raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise DataFormatError(
+                    f"not valid UTF-8 (byte {error.start + 1} of the line)",
+                    path=path,
+                    line=lineno,
+                    field="<encoding>",
+                ) from error
+
+
+def read_instances_with_lines(path: str | Path) -> Iterator[tuple[int, Instance]]:
+    for lineno, line in _lines(path):
+        if line.strip():
+            yield lineno, parse_instance_line(line, path=path, lineno=lineno)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.chmod(tmp_name, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs follow the umask
+    try:
+        encoding = None if "b" in mode else "utf-8"
+        with os.fdopen(fd, mode, encoding=encoding) as handle:
+            yield handle
+        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def write_instances(path: str | Path, instances: Iterable[Instance]) -> int:
+    """Write instances atomically, one per line; return how many were written."""
+    count = 0
+    with atomic_open(path) as handle:
+        for instance in instances:
+            handle.write(instance.to_json())
+            handle.write("\n")
+            count += 1
+    return count
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Write plain JSON objects atomically, one per line."""
+    count = 0
+    with atomic_open(path) as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False))
+            handle.write("\n")
+            count += 1
+    return count

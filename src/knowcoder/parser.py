@@ -1,0 +1,211 @@
+"""Read model output (``results = [...]`` code) into records without running any of it.
+
+Only ``ast.parse`` touches the text, and only ``ast.Call`` nodes whose callee is a plain name
+and whose arguments are string literals, lists of such calls, or keywords are read. Nothing
+is evaluated, imported, or looked up; a hostile output is at worst a list of rejects.
+
+Work is bounded: the text is cut at ``max_chars``, the list is split into its top-level items
+by one linear scan, and an item nested deeper than ``max_depth`` is rejected before
+``ast.parse`` sees it. Output cut off mid-object keeps every complete object before the cut.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from knowcoder.records import Record
+from knowcoder.tasks import get_task
+from knowcoder.tasks.base import Allowed, Dropped, Reject, Task
+
+DEFAULT_MAX_CHARS = 65_536
+DEFAULT_MAX_DEPTH = 8
+
+_RESULTS = re.compile(r"\bresults\s*=\s*\[")
+# Tokens that matter for splitting the list: string literals (closed or not), brackets, commas.
+_TOKENS = re.compile(
+    r'"""|\'\'\''
+    r'|"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\''
+    r"|[\[\](){},\"'#]"
+)
+_OPEN, _CLOSE = "([{", ")]}"
+
+
+@dataclass
+class ParseReport:
+    """What happened to one output: how much was read, kept and dropped, and why."""
+
+    objects: int = 0  # top-level items seen in the results list
+    kept: int = 0
+    found_results: bool = False  # a ``results = [`` was present
+    complete: bool = False  # the list was closed
+    truncated: int = 0  # items cut off by the end of the output
+    syntax_errors: int = 0  # items that are not valid Python
+    too_deep: int = 0  # items nested deeper than allowed
+    bad_shapes: int = 0  # valid Python, but not an object of this task
+    unknown_types: Counter[str] = field(default_factory=Counter)
+    spans_not_found: int = 0
+    unknown_roles: int = 0
+    oversized: bool = False  # the output was longer than max_chars and was cut
+
+    @property
+    def parseable(self) -> bool:
+        """True when the output was a complete results list with no syntax errors."""
+        return self.found_results and self.complete and not self.syntax_errors and not self.truncated
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "objects": self.objects,
+            "kept": self.kept,
+            "parseable": self.parseable,
+            "truncated": self.truncated,
+            "syntax_errors": self.syntax_errors,
+            "too_deep": self.too_deep,
+            "bad_shapes": self.bad_shapes,
+            "unknown_types": dict(self.unknown_types),
+            "spans_not_found": self.spans_not_found,
+            "unknown_roles": self.unknown_roles,
+            "oversized": self.oversized,
+        }
+
+
+@dataclass
+class ParseResult:
+    records: list[Record]
+    report: ParseReport
+
+
+def parse_results(
+    code: str,
+    task: str | Task,
+    allowed: Allowed | None = None,
+    *,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> ParseResult:
+    """Records of ``task`` written in ``code``, keeping only what ``allowed`` permits."""
+    task = get_task(task)
+    allowed = allowed or Allowed()
+    report = ParseReport()
+    if len(code) > max_chars:
+        code = code[:max_chars]
+        report.oversized = True
+    match = _RESULTS.search(code)
+    if match is None:
+        return ParseResult([], report)
+    report.found_results = True
+    items = _fast_items(code, match.start(), max_depth)
+    if items is None:
+        items, report.complete = _scan_items(code, match.end(), max_depth, report)
+    else:
+        report.complete = True
+    records: list[Record] = []
+    dropped = Dropped()
+    for node in items:
+        report.objects += 1
+        if not isinstance(node, ast.Call):
+            report.bad_shapes += 1
+            continue
+        try:
+            records.append(task.parse_call(node, allowed, dropped))
+        except Reject as reject:
+            if reject.reason == "bad_shapes":
+                report.bad_shapes += 1
+        except RecursionError:
+            report.too_deep += 1
+    report.kept = len(records)
+    report.unknown_types.update(dropped.unknown_types)
+    report.spans_not_found = dropped.spans_not_found
+    report.unknown_roles = dropped.unknown_roles
+    return ParseResult(records, report)
+
+
+def _fast_items(code: str, start: int, max_depth: int) -> list[ast.expr] | None:
+    """The common case: the output is one well-formed ``results = [...]`` statement."""
+    tail = code[start:]
+    end = tail.find('"""')
+    if end >= 0:
+        tail = tail[:end]
+    try:
+        module = ast.parse(tail.strip())
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    if not module.body:
+        return None
+    first = module.body[0]
+    if (
+        isinstance(first, ast.Assign)
+        and len(first.targets) == 1
+        and isinstance(first.targets[0], ast.Name)
+        and first.targets[0].id == "results"
+        and isinstance(first.value, ast.List)
+    ):
+        return list(first.value.elts)
+    return None
+
+
+def _max_nesting(text: str) -> int:
+    """Bracket depth ignoring strings; cheap guard before handing text to ``ast.parse``."""
+    depth = deepest = 0
+    for token in _TOKENS.finditer(text):
+        char = token.group()
+        if char in _OPEN:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in _CLOSE:
+            depth -= 1
+    return deepest
+
+
+def _scan_items(code: str, pos: int, max_depth: int, report: ParseReport) -> tuple[list[ast.expr], bool]:
+    """Split the list after ``pos`` into its items in one pass and parse each item alone."""
+    items: list[ast.expr] = []
+    depth = 0  # depth inside the results list
+    deepest = 0
+    item_start = pos
+    closed = False
+
+    def flush(end: int, *, cut: bool) -> None:
+        text = code[item_start:end].strip()
+        if not text:
+            return
+        if deepest > max_depth:
+            report.objects += 1
+            report.too_deep += 1
+            return
+        try:
+            node = ast.parse(text, mode="eval").body
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            report.objects += 1
+            if cut:
+                report.truncated += 1
+            else:
+                report.syntax_errors += 1
+            return
+        items.append(node)
+
+    for token in _TOKENS.finditer(code, pos):
+        char = token.group()
+        if char in ('"""', "'''", '"', "'", "#"):
+            # An unclosed string or a comment: nothing after it can be trusted as code.
+            flush(token.start(), cut=True)
+            return items, False
+        if char in _OPEN:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in _CLOSE:
+            if depth == 0:
+                flush(token.start(), cut=False)
+                closed = True
+                break
+            depth -= 1
+        elif char == "," and depth == 0:
+            flush(token.start(), cut=False)
+            item_start = token.end()
+            deepest = 0
+    else:
+        flush(len(code), cut=True)
+    return items, closed

@@ -1,0 +1,144 @@
+"""Event argument extraction: ``results = [Attack(trigger="fired", attacker=[Person("rebels")], target=[])]``.
+
+Arguments of one event are kept sorted by role name (stably), so a record compares equal
+whatever order the roles were written in.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+
+from knowcoder.data.instance import Instance
+from knowcoder.records import ArgumentRecord, EntityRecord, EventRecord, Record
+from knowcoder.schema.literals import py_str
+from knowcoder.schema.ontology import Kind, Ontology
+from knowcoder.tasks.base import (
+    Allowed,
+    Dropped,
+    Reject,
+    Task,
+    call_name,
+    check_span,
+    check_type,
+    parse_entity,
+    register_task,
+    render_entity,
+    string_value,
+)
+
+
+def sort_arguments(arguments: Iterable[ArgumentRecord]) -> tuple[ArgumentRecord, ...]:
+    return tuple(sorted(arguments, key=lambda argument: argument.role))
+
+
+class EventArgumentExtraction(Task):
+    name = "eae"
+    kind = Kind.EVENT
+    instruction = (
+        "This is an object-oriented programming task: some Event Classes are defined above. "
+        "Please instantiate all the corresponding Event Objects in the following sentence."
+    )
+    released_instruction = (
+        "This is an object-oriented programming task: Some Event Classes are defined above. "
+        "Please instantiate all the corresponding Event Objects in the following sentence. "
+    )
+
+    def schema_types(self, names: Iterable[str], ontology: Ontology) -> list[str]:
+        """Events plus the entity classes their roles may take."""
+        out: dict[str, None] = {}
+        for name in names:
+            out[name] = None
+            if ontology.kind_of(name) == Kind.EVENT:
+                for role in ontology.roles(name):
+                    out.update(dict.fromkeys(role.types))
+        out.pop("Entity", None)
+        return list(out)
+
+    def positive_types(self, instance: Instance) -> list[str]:
+        out: dict[str, None] = {}
+        for record in self.gold_records(instance) or []:
+            assert isinstance(record, EventRecord)
+            out[record.type] = None
+            out.update(dict.fromkeys(a.type for a in record.arguments if a.type != "Entity"))
+        return list(out)
+
+    def trigger_hints(self, records: Iterable[Record]) -> str:
+        hints = [
+            f"{py_str(r.trigger)} is the trigger of event type {py_str(r.type)}"
+            for r in records
+            if isinstance(r, EventRecord)
+        ]
+        return "; ".join(hints) + "." if hints else ""
+
+    def gold_records(self, instance: Instance, ontology: Ontology | None = None) -> list[Record] | None:
+        if instance.events is None:
+            return None
+        entity_at = {(e.start, e.end): e.type for e in instance.entities or []}
+        records: list[Record] = []
+        for event in instance.events:
+            arguments = []
+            for argument in event.arguments:
+                entity_type = argument.type or entity_at.get((argument.start, argument.end))
+                if entity_type is None and ontology is not None and event.type in ontology:
+                    role_types = {r.name: r.types for r in ontology.roles(event.type)}
+                    allowed_types = role_types.get(argument.role, ())
+                    entity_type = allowed_types[0] if len(allowed_types) == 1 else None
+                arguments.append(
+                    ArgumentRecord(argument.role, entity_type or "Entity", instance.span_text(argument))
+                )
+            records.append(
+                EventRecord(event.type, instance.span_text(event.trigger), sort_arguments(arguments))
+            )
+        return records
+
+    def render_record(self, record: Record, ontology: Ontology | None = None) -> str:
+        assert isinstance(record, EventRecord)
+        by_role: dict[str, list[ArgumentRecord]] = {}
+        if ontology is not None and record.type in ontology:
+            by_role = {role.name: [] for role in ontology.roles(record.type)}
+        for argument in record.arguments:
+            by_role.setdefault(argument.role, []).append(argument)
+        parts = [f"trigger={py_str(record.trigger)}"]
+        for role, arguments in by_role.items():
+            values = ", ".join(render_entity(EntityRecord(a.type, a.text)) for a in arguments)
+            parts.append(f"{role}=[{values}]")
+        return f"{record.type}({', '.join(parts)})"
+
+    def parse_call(self, call: ast.Call, allowed: Allowed, dropped: Dropped) -> Record:
+        name = call_name(call)
+        check_type(name, allowed.types, dropped)
+        keywords = {kw.arg: kw.value for kw in call.keywords if kw.arg is not None}
+        if len(keywords) != len(call.keywords):
+            raise Reject("bad_shapes", f"{name} uses ** arguments")
+        if call.args:
+            if len(call.args) > 1 or "trigger" in keywords:
+                raise Reject("bad_shapes", f"{name} takes only keyword role arguments")
+            keywords["trigger"] = call.args[0]
+        trigger = string_value(keywords.pop("trigger", None), f"{name} trigger")
+        check_span(trigger, allowed, dropped)
+        role_names = allowed.roles.get(name) if allowed.roles is not None else None
+        arguments: list[ArgumentRecord] = []
+        for role, value in keywords.items():
+            if role_names is not None and role not in role_names:
+                dropped.unknown_roles += 1
+                continue
+            items = value.elts if isinstance(value, ast.List | ast.Tuple) else [value]
+            for item in items:
+                try:
+                    arguments.append(_parse_argument(role, item, allowed, dropped))
+                except Reject:
+                    continue  # one bad argument does not cost the whole event
+        return EventRecord(name, trigger, sort_arguments(arguments))
+
+
+def _parse_argument(role: str, node: ast.expr, allowed: Allowed, dropped: Dropped) -> ArgumentRecord:
+    if isinstance(node, ast.Constant):
+        text = string_value(node, f"argument {role}")
+        check_span(text, allowed, dropped)
+        return ArgumentRecord(role, "Entity", text)
+    entity = parse_entity(node, allowed, dropped)
+    return ArgumentRecord(role, entity.type, entity.text)
+
+
+EAE = register_task(EventArgumentExtraction())

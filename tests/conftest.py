@@ -1,0 +1,48 @@
+"""Fixtures shared across the suite: a small ontology shipped with the tests and one rich instance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowcoder.data.instance import Instance
+from knowcoder.schema.ontology import Ontology, load_ontology
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def mini_ontology() -> Ontology:
+    return load_ontology(FIXTURES / "mini_ontology.yaml")
+
+
+@pytest.fixture
+def hire_instance() -> Instance:
+    """'Ada Park joined Acme Corp in "Paris".' with all four tasks annotated."""
+    return Instance.model_validate(
+        {
+            "id": "sample-en-0001",
+            "dataset": "sample",
+            "lang": "en",
+            "text": 'Ada Park joined Acme Corp in "Paris".',
+            "entities": [
+                {"start": 0, "end": 8, "type": "Person"},
+                {"start": 16, "end": 25, "type": "Company"},
+                {"start": 30, "end": 35, "type": "Location"},
+            ],
+            "relations": [{"type": "Employment", "head": 0, "tail": 1}],
+            "events": [
+                {
+                    "type": "StartPosition",
+                    "trigger": {"start": 9, "end": 15},
+                    "arguments": [
+                        {"role": "employee", "start": 0, "end": 8},
+                        {"role": "employer", "start": 16, "end": 25},
+                        {"role": "place", "start": 30, "end": 35},
+                    ],
+                }
+            ],
+        }
+    )

@@ -1,0 +1,260 @@
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import knowcoder.parser as parser_module
+from knowcoder.parser import parse_results
+from knowcoder.prompts import PromptBuilder
+from knowcoder.records import ArgumentRecord, EntityRecord, EventRecord, RelationRecord, TriggerRecord
+from knowcoder.tasks import Allowed
+
+SENTENCE = 'Ada Park joined Acme Corp in "Paris".'
+ENTITIES = Allowed(types=frozenset({"Person", "Company", "Location"}), sentence=SENTENCE)
+
+
+# ---- well-formed output ----------------------------------------------------------------
+def test_each_task_reads_its_objects(mini_ontology):
+    builder = PromptBuilder(mini_ontology)
+    allowed = builder.allowed("re", ["Employment", "Person", "Company"], SENTENCE)
+    result = parse_results('results = [Employment(Person("Ada Park"), Company("Acme Corp"))]', "re", allowed)
+    assert result.records == [
+        RelationRecord("Employment", EntityRecord("Person", "Ada Park"), EntityRecord("Company", "Acme Corp"))
+    ]
+    assert result.report.parseable
+
+    assert parse_results('results = [StartPosition("joined")]', "ed").records == [
+        TriggerRecord("StartPosition", "joined")
+    ]
+    eae = parse_results(
+        'results = [StartPosition(trigger="joined", place=[Location("Paris")], '
+        'employee=[Person("Ada Park")])]',
+        "eae",
+    )
+    assert eae.records == [
+        EventRecord(
+            "StartPosition",
+            "joined",
+            (ArgumentRecord("employee", "Person", "Ada Park"), ArgumentRecord("place", "Location", "Paris")),
+        )
+    ]
+
+
+def test_keyword_forms_and_released_layout():
+    code = 'results = [\n\tPerson(name="Ada Park"),\n\tCompany("Acme Corp")\n]'
+    assert parse_results(code, "ner", ENTITIES).records == [
+        EntityRecord("Person", "Ada Park"),
+        EntityRecord("Company", "Acme Corp"),
+    ]
+    relation = parse_results(
+        'results = [Employment(head_entity=Person("Ada Park"), tail_entity=Company("Acme Corp"))]', "re"
+    )
+    assert relation.records[0].tail == EntityRecord("Company", "Acme Corp")
+    assert parse_results('results = [StartPosition(trigger="joined")]', "ed").records == [
+        TriggerRecord("StartPosition", "joined")
+    ]
+
+
+def test_text_after_the_list_is_ignored():
+    code = 'results = [Person("Ada Park")]\n"""\nThis is more prompt text ('
+    result = parse_results(code, "ner", ENTITIES)
+    assert result.records == [EntityRecord("Person", "Ada Park")]
+    assert result.report.parseable
+
+
+def test_empty_and_missing_results():
+    empty = parse_results("results = []", "ner")
+    assert empty.records == [] and empty.report.parseable
+    missing = parse_results("I found Ada Park.", "ner")
+    assert missing.records == [] and not missing.report.found_results and not missing.report.parseable
+
+
+# ---- tolerance -------------------------------------------------------------------------
+def test_truncated_output_keeps_complete_objects_before_the_cut():
+    result = parse_results(
+        'results = [Person("Ada Park"), Company("Acme Corp"), Location("Par', "ner", ENTITIES
+    )
+    assert result.records == [EntityRecord("Person", "Ada Park"), EntityRecord("Company", "Acme Corp")]
+    assert result.report.truncated == 1
+    assert not result.report.complete and not result.report.parseable
+
+
+def test_truncated_inside_a_relation():
+    code = 'results = [Employment(Person("Ada Park"), Company("Acme Corp")), Employment(Person("Ada'
+    result = parse_results(code, "re")
+    assert len(result.records) == 1 and result.report.truncated == 1
+
+
+def test_cut_right_after_a_complete_object_keeps_it():
+    result = parse_results('results = [Person("Ada Park"), Company("Acme Corp")', "ner", ENTITIES)
+    assert [r.text for r in result.records] == ["Ada Park", "Acme Corp"]
+    assert result.report.truncated == 0 and not result.report.complete
+
+
+def test_unknown_classes_are_dropped_and_counted():
+    result = parse_results(
+        'results = [Person("Ada Park"), Robot("Acme Corp"), Robot("Paris")]', "ner", ENTITIES
+    )
+    assert result.records == [EntityRecord("Person", "Ada Park")]
+    assert result.report.unknown_types == {"Robot": 2}
+
+
+def test_spans_not_in_the_sentence_are_dropped_and_counted():
+    result = parse_results('results = [Person("Ada Park"), Person("Bob Stone"), Person("")]', "ner", ENTITIES)
+    assert result.records == [EntityRecord("Person", "Ada Park")]
+    assert result.report.spans_not_found == 2
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "Person()",
+        'Person("Ada Park", "Acme Corp")',
+        "Person(1)",
+        "Person(Ada)",
+        '"Ada Park"',
+        'Person(name="Ada", extra="x")',
+        'Person(nick="Ada Park")',
+        "Person(*names)",
+    ],
+)
+def test_wrong_argument_shapes_are_bad_shapes(item):
+    result = parse_results(f'results = [{item}, Person("Ada Park")]', "ner", ENTITIES)
+    assert result.records == [EntityRecord("Person", "Ada Park")]
+    assert result.report.bad_shapes == 1
+
+
+def test_relation_with_one_argument_is_dropped():
+    result = parse_results('results = [Employment(Person("Ada Park"))]', "re")
+    assert result.records == [] and result.report.bad_shapes == 1
+
+
+def test_eae_drops_bad_arguments_but_keeps_the_event(mini_ontology):
+    allowed = PromptBuilder(mini_ontology).allowed("eae", ["StartPosition"], SENTENCE)
+    code = (
+        'results = [StartPosition(trigger="joined", employee=[Person("Ada Park"), Person("Nobody")], '
+        'salary=[Entity("lots")], place="Paris", employer=[Robot("Acme Corp")])]'
+    )
+    result = parse_results(code, "eae", allowed)
+    assert result.records == [
+        EventRecord(
+            "StartPosition",
+            "joined",
+            (ArgumentRecord("employee", "Person", "Ada Park"), ArgumentRecord("place", "Entity", "Paris")),
+        )
+    ]
+    assert result.report.spans_not_found == 1
+    assert result.report.unknown_roles == 1
+    assert result.report.unknown_types == {"Robot": 1}
+
+
+def test_syntax_error_in_one_item_spares_the_others():
+    result = parse_results(
+        'results = [Person("Ada Park"), Company(("Acme Corp"), Location("Paris")]', "ner", ENTITIES
+    )
+    # The unbalanced parenthesis swallows the rest of the list: only the first object survives.
+    assert result.records == [EntityRecord("Person", "Ada Park")]
+    assert not result.report.parseable
+
+
+def test_item_with_syntax_error_between_valid_ones():
+    result = parse_results(
+        'results = [Person("Ada Park"), Company(Acme Corp), Location("Paris")]', "ner", ENTITIES
+    )
+    assert result.records == [EntityRecord("Person", "Ada Park"), EntityRecord("Location", "Paris")]
+    assert result.report.syntax_errors == 1
+
+
+# ---- hostile output: nothing runs ------------------------------------------------------
+_WATCHED = (
+    "exec",
+    "import",
+    "open",
+    "os.system",
+    "subprocess.Popen",
+    "os.exec",
+    "os.posix_spawn",
+    "os.remove",
+)
+_EVENTS: list[str] = []
+_WATCHING = [False]
+
+
+def _audit(event: str, args: tuple) -> None:
+    if _WATCHING[0] and event.startswith(_WATCHED):
+        _EVENTS.append(event)
+
+
+sys.addaudithook(_audit)
+
+HOSTILE = [
+    "results = [__import__('os').system('touch {marker}')]",
+    "results = [Person(__import__('os').system('touch {marker}'))]",
+    "results = [os.system('touch {marker}'), Person('Ada Park')]",
+    "results = [Person.__class__.__subclasses__()[0]('x')]",
+    "results = [(lambda: __import__('os').system('touch {marker}'))()]",
+    "results = [Person(x) for x in open('{marker}', 'w')]",
+    "results = [Person(f\"{{__import__('os').system('touch {marker}')}}\")]",
+    "results = [Person('Ada Park')]\nimport os; os.system('touch {marker}')",
+    "results = [eval(\"__import__('os').system('touch {marker}')\")]",
+    'import os\nresults = [exec(\'open("{marker}", "w")\')]',
+]
+
+
+@pytest.mark.parametrize("template", HOSTILE)
+def test_hostile_output_runs_nothing(tmp_path, template):
+    marker = tmp_path / "pwned"
+    code = template.format(marker=marker)
+    _EVENTS.clear()
+    _WATCHING[0] = True
+    try:
+        result = parse_results(code, "ner", Allowed(types=frozenset({"Person"})))
+    finally:
+        _WATCHING[0] = False
+    assert _EVENTS == []
+    assert not marker.exists()
+    assert all(record == EntityRecord("Person", "Ada Park") for record in result.records)
+
+
+# ---- bounded work ----------------------------------------------------------------------
+@pytest.fixture
+def parse_counter(monkeypatch):
+    calls = {"n": 0, "chars": 0}
+    real = parser_module.ast.parse
+
+    def counting(source, *args, **kwargs):
+        calls["n"] += 1
+        calls["chars"] += len(source)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(parser_module.ast, "parse", counting)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "results = [" + "[" * 50_000 + "]" * 50_000 + "]",
+        "results = [Person(" + "(" * 30_000 + '"x"' + ")" * 30_000 + ")]",
+        "results = [" + 'Person("' + "a" * 200_000 + '")]',
+        "results = [" + "1+" * 40_000 + "1]",
+        "results = [" + 'Person("Ada Park"), ' * 20_000 + "]",
+    ],
+    ids=["deep-lists", "deep-parens", "huge-string", "long-expression", "many-items"],
+)
+def test_pathological_inputs_are_bounded(parse_counter, code):
+    result = parse_results(code, "ner", max_chars=65_536, max_depth=8)
+    assert result.report.oversized == (len(code) > 65_536)
+    # Work is linear: ast.parse sees at most the (cut) text twice, fast path plus one pass of items.
+    assert parse_counter["chars"] <= 2 * 65_536 + 64
+    assert all(isinstance(r, EntityRecord) for r in result.records)
+
+
+def test_deep_item_is_rejected_before_ast_parse(parse_counter):
+    code = 'results = [Person("Ada Park"), ' + "[" * 20 + "]" * 19
+    result = parse_results(code, "ner", max_depth=8)
+    assert result.records == [EntityRecord("Person", "Ada Park")]
+    assert result.report.too_deep == 1
+    # fast path once, then only the first item is handed to ast.parse
+    assert parse_counter["n"] == 2
