@@ -8,6 +8,9 @@ TORCH_INDEX ?=
 EXTRAS     ?= dev
 STAMP      := $(VENV)/.installed
 PARAMS     ?= params.yaml
+# Nothing here downloads at run time: name local paths, or pre-download hub models.
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
 
 .PHONY: install run repro test test-fast lint typecheck bench lock clean help
 

@@ -11,7 +11,7 @@ import copy
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -89,6 +89,7 @@ class PromptConfig(BaseModel):
     system: bool = True
     dataset_hint: bool = False
     trigger_hints: bool = True
+    class_order: Literal["ontology", "given"] = "ontology"
 
     @field_validator("style")
     @classmethod
@@ -105,6 +106,116 @@ class ParserConfig(BaseModel):
     max_depth: int = Field(8, gt=0)
 
 
+class TinyModelConfig(BaseModel):
+    """The model built locally when ``model.base`` is empty (CPU default)."""
+
+    model_config = _STRICT
+
+    vocab_size: int = Field(default=2048, ge=300)
+    min_frequency: int = Field(default=2, ge=1)
+    hidden_size: int = Field(default=256, gt=0)
+    num_layers: int = Field(default=4, gt=0)
+    num_heads: int = Field(default=4, gt=0)
+    intermediate_size: int = Field(default=688, gt=0)
+    max_position_embeddings: int = Field(default=1024, gt=0)
+    seed: int = 0
+
+
+class ModelConfig(BaseModel):
+    model_config = _STRICT
+
+    base: str | None = None  # hub id or local path; empty: build the tiny model
+    trust_remote_code: bool = False
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    tiny: TinyModelConfig = TinyModelConfig()
+
+
+class LoraSettings(BaseModel):
+    model_config = _STRICT
+
+    enabled: bool = False
+    r: int = Field(default=32, gt=0)
+    alpha: int = Field(default=64, gt=0)
+    dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    merge: bool = True  # merge the adapter into a standalone checkpoint at the end of the stage
+
+
+class StageTraining(BaseModel):
+    """One training stage; every field maps onto transformers' TrainingArguments."""
+
+    model_config = _STRICT
+
+    max_length: int = Field(default=512, ge=8)
+    epochs: float = Field(default=1.0, gt=0)
+    max_steps: int = -1  # > 0 overrides epochs
+    learning_rate: float = Field(default=3e-4, gt=0)
+    min_lr_ratio: float = Field(default=0.0, ge=0.0, le=1.0)  # cosine floor as a share of the peak
+    scheduler: Literal["cosine", "linear", "constant_with_warmup"] = "cosine"
+    warmup_ratio: float = Field(default=0.1, ge=0.0, lt=1.0)
+    batch_size: int = Field(default=8, gt=0)
+    grad_accum: int = Field(default=1, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    group_by_length: bool = True  # instruction stages: batch similar lengths together
+    lora: LoraSettings = LoraSettings()
+    logging_steps: int = Field(default=10, gt=0)
+    save_steps: int = Field(default=200, gt=0)
+    save_total_limit: int = Field(default=2, gt=0)
+
+
+class TrainConfig(BaseModel):
+    model_config = _STRICT
+
+    order: list[Literal["pretrain", "sft", "align"]] = Field(default_factory=lambda: ["pretrain", "sft", "align"])
+    seed: int = 0
+    bf16: Literal["auto", "true", "false"] = "auto"  # auto: bf16 on a CUDA device that supports it
+    gradient_checkpointing: bool = False
+    deepspeed: str | None = None  # path to a DeepSpeed config (infra/deepspeed/...); needs CUDA
+    pretrain: StageTraining = StageTraining(max_length=256, learning_rate=1e-3, lora=LoraSettings())
+    sft: StageTraining = StageTraining()
+    align: StageTraining = StageTraining()
+
+
+class PretrainCorpusConfig(BaseModel):
+    model_config = _STRICT
+
+    class_languages: list[str] = Field(default_factory=lambda: ["en", "zh"])
+    class_repeats: int = Field(default=1, ge=0)  # how often the class documents appear
+    tasks: list[str] = Field(default_factory=lambda: ["ner", "re", "ed", "eae"])
+    extra: list[str] = Field(default_factory=list)  # more canonical JSONL, e.g. auto-annotated shards
+
+
+class SftCorpusConfig(BaseModel):
+    model_config = _STRICT
+
+    tasks: list[str] = Field(default_factory=lambda: ["ner", "re", "ed", "eae"])
+    negative_ratio: float = Field(default=0.2, ge=0.0)
+    only_negative_rate: float = Field(default=0.05, ge=0.0, le=1.0)
+    shuffle_classes: bool = True
+
+
+class AlignCorpusConfig(BaseModel):
+    model_config = _STRICT
+
+    tasks: list[str] = Field(default_factory=lambda: ["ner"])
+    both_directions: bool = True
+    instruction_mix: float = Field(default=1.0, ge=0.0)  # instruction examples per alignment example
+
+
+class CorpusConfig(BaseModel):
+    model_config = _STRICT
+
+    inputs: list[str] = Field(default_factory=lambda: ["sample-en", "sample-zh", "synth"])  # validated inputs
+    split: str = "train"
+    seed: int = 0
+    pretrain: PretrainCorpusConfig = PretrainCorpusConfig()
+    sft: SftCorpusConfig = SftCorpusConfig()
+    align: AlignCorpusConfig = AlignCorpusConfig()
+
+
 class Params(BaseModel):
     """The resolved parameters of one run."""
 
@@ -117,6 +228,9 @@ class Params(BaseModel):
     validation: ValidationConfig = ValidationConfig()
     prompt: PromptConfig = PromptConfig()
     parser: ParserConfig = ParserConfig()
+    model: ModelConfig = ModelConfig()
+    corpus: CorpusConfig = CorpusConfig()
+    train: TrainConfig = TrainConfig()
 
     def digest(self) -> str:
         """A stable hash of every value, for tagging runs and keying caches."""

@@ -37,9 +37,10 @@ class PromptOptions:
     system: bool = True  # prepend the system text and the Input:/Output: wrapper
     dataset_hint: bool = False  # "For DATASET X, ..." when several datasets label alike concepts differently
     trigger_hints: bool = True  # EAE: name the given triggers in the instruction
+    class_order: str = "ontology"  # or "given": keep the caller's (e.g. shuffled) order
 
     def schema_options(self) -> SchemaOptions:
-        return SchemaOptions(self.style, self.lang, self.descriptions, self.max_examples)
+        return SchemaOptions(self.style, self.lang, self.descriptions, self.max_examples, self.class_order)
 
 
 def wrap_prompt(query: str, system: str | None = SYSTEM_PROMPT) -> str:

@@ -26,13 +26,25 @@ def test_console_script_is_installed():
     assert exe.is_file()
     done = subprocess.run([exe, "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0
-    for command in ("schema", "prompt", "data", "parse", "params"):
+    for command in ("schema", "prompt", "data", "corpus", "train", "parse", "params"):
         assert command in done.stdout
 
 
 @pytest.mark.parametrize(
     "argv",
-    [["schema", "render"], ["prompt"], ["data", "import"], ["data", "export"], ["parse"], ["params"]],
+    [
+        ["schema", "render"],
+        ["prompt"],
+        ["data", "import"],
+        ["data", "export"],
+        ["data", "synth"],
+        ["data", "validate"],
+        ["data", "prepare"],
+        ["corpus"],
+        ["train"],
+        ["parse"],
+        ["params"],
+    ],
 )
 def test_every_subcommand_has_help(capsys, argv):
     with pytest.raises(SystemExit) as caught:
@@ -239,3 +251,9 @@ def test_validate_passes_with_a_lenient_threshold(capsys, tmp_path):
     assert code == 0
     valid = (tmp_path / "v" / "valid.jsonl").read_text().splitlines()
     assert f"{len(valid)} of " in err and "records valid" in err
+
+
+def test_train_without_a_corpus_is_one_line(capsys, tmp_path):
+    code, _, err = run(capsys, "--set", f"paths.artifacts={tmp_path}", "train", "--stage", "sft")
+    assert code == 1
+    assert err == f"knowcoder: error: --stage: {tmp_path}/corpus/sft.jsonl does not exist; run `knowcoder corpus --stage sft` first\n"

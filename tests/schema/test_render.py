@@ -85,6 +85,7 @@ def test_descriptions_can_be_left_out(mini_ontology):
     code = render_schema(mini_ontology, ["Person"], "ner", SchemaOptions(descriptions=False))
     assert '"""\n    Description' not in code
     assert "class Person(Entity):\n    pass" in code
+    assert '"""' not in code  # base classes lose their docstrings too
 
 
 def test_released_ner_matches_the_released_template_exactly(mini_ontology):
@@ -126,3 +127,13 @@ def test_unknown_style_and_task_are_rejected(mini_ontology):
         SchemaOptions(style="fancy")
     with pytest.raises(ValueError, match="unknown task 'ner2'"):
         render_schema(mini_ontology, ["Person"], "ner2")
+
+
+def test_given_order_keeps_input_order_with_ancestors_first(mini_ontology):
+    options = SchemaOptions(order="given")
+    code = render_schema(mini_ontology, ["Location", "Company", "Person"], "ner", options)
+    assert class_names(code) == ["Entity", "Location", "Organization", "Company", "Person"]
+    other = render_schema(mini_ontology, ["Person", "Company", "Location"], "ner", options)
+    assert class_names(other) == ["Entity", "Person", "Organization", "Company", "Location"]
+    with pytest.raises(ValueError, match="unknown class order 'random'"):
+        SchemaOptions(order="random")

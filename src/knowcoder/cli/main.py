@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from knowcoder import __version__
-from knowcoder.cli import data, schema, tools
+from knowcoder.cli import data, schema, tools, train
 from knowcoder.errors import KnowCoderError
 
-COMMAND_GROUPS = (schema, data, tools)
+COMMAND_GROUPS = (schema, data, train, tools)
 
 
 def build_parser() -> argparse.ArgumentParser:

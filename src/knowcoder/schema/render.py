@@ -35,10 +35,15 @@ class SchemaOptions:
     lang: str = "en"
     descriptions: bool = True
     max_examples: int = 3
+    # "ontology": a fixed order (depth, then file order) whatever the input order;
+    # "given": the input order, each class after its ancestors — for shuffled training prompts
+    order: str = "ontology"
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
             raise ValueError(f"unknown schema style {self.style!r}; choose one of: {', '.join(STYLES)}")
+        if self.order not in ("ontology", "given"):
+            raise ValueError(f"unknown class order {self.order!r}; choose ontology or given")
 
 
 def render_schema(
@@ -65,6 +70,11 @@ def render_schema(
 
 # ---- the project's docstring style ------------------------------------------------------
 _IND = "    "
+
+_BASE_DOCSTRINGS = {
+    kind: f'{_IND}"""\n{_IND}The base class of all {noun}.\n{_IND}"""\n'
+    for kind, noun in ((Kind.ENTITY, "entities"), (Kind.RELATION, "relations"), (Kind.EVENT, "events"))
+}
 
 _BASES = {
     Kind.ENTITY: (
@@ -97,13 +107,16 @@ def _render_knowcoder(
     memo: dict[tuple[str, str, SchemaOptions], str],
 ) -> str:
     kinds = _TASK_KINDS[task]
-    closed = ontology.with_types(names)
+    closed = ontology.with_types(names) if options.order == "ontology" else _given_order(ontology, names)
     blocks: list[str] = []
     for kind in kinds:
         members = [n for n in closed if ontology.types[n].kind == kind]
         if not members and kind != kinds[-1]:
             continue
-        blocks.append(_BASES[kind])
+        base = _BASES[kind]
+        if not options.descriptions:  # the base classes' docstrings go with the others'
+            base = base.replace(_BASE_DOCSTRINGS[kind], "")
+        blocks.append(base)
         for name in members:
             key = (name, task, options)
             text = memo.get(key)
@@ -111,6 +124,15 @@ def _render_knowcoder(
                 text = memo[key] = _render_class(ontology, ontology.types[name], task, options)
             blocks.append(text)
     return "\n\n".join(blocks)
+
+
+def _given_order(ontology: Ontology, names: Sequence[str]) -> list[str]:
+    ordered: dict[str, None] = {}
+    for name in names:
+        for ancestor in reversed(ontology.ancestors(name)):
+            ordered.setdefault(ancestor)
+        ordered.setdefault(name)
+    return list(ordered)
 
 
 def _docstring(lines: Sequence[str]) -> str:

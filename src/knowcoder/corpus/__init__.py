@@ -1,0 +1,1 @@
+"""Corpus builders for the training stages."""

@@ -1,0 +1,1 @@
+"""Training: token data, collators and the Trainer-based stages."""

@@ -1,0 +1,293 @@
+"""Run one training stage on the transformers ``Trainer``.
+
+A stage reads its corpus (JSONL), tokenizes it into a memory-mapped ``datasets.Dataset``,
+optionally wraps the model in a LoRA adapter, trains, and writes a standalone model directory
+plus a metrics JSON. A stage started again after a crash resumes from its last checkpoint;
+the sampler is seeded, so the data order is the same as in an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from knowcoder.config import StageTraining, TrainConfig
+from knowcoder.data.jsonl import atomic_open, iter_jsonl
+from knowcoder.errors import ConfigError
+from knowcoder.training.data import (
+    PackedCollator,
+    PaddingCollator,
+    TokenStats,
+    encode_example,
+    pack_documents,
+)
+
+log = logging.getLogger(__name__)
+
+PACKED_STAGES = ("pretrain",)
+
+
+@dataclass
+class StageResult:
+    stage: str
+    model_dir: Path
+    metrics_path: Path
+    metrics: dict[str, Any]
+
+
+def file_digest(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+# ---- datasets ---------------------------------------------------------------------------
+def _packed_rows(corpus: str, tokenizer_dir: str, max_length: int, digest: str) -> Iterator[dict[str, Any]]:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    documents = (
+        tokenizer(row["text"], add_special_tokens=False)["input_ids"] for _, row in iter_jsonl(corpus)
+    )
+    yield from pack_documents(
+        documents,
+        max_length=max_length,
+        bos_id=tokenizer.bos_token_id,
+        eos_id=tokenizer.eos_token_id,
+        pad_id=tokenizer.pad_token_id,
+    )
+
+
+def _encoded_examples(corpus: str, tokenizer_dir: str, max_length: int, digest: str) -> Iterator[dict[str, Any]]:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    for _, row in iter_jsonl(corpus):
+        encoded = encode_example(row["prompt"], row["target"], tokenizer, max_length=max_length)
+        if encoded is not None:
+            yield encoded
+
+
+def build_dataset(stage: str, corpus: Path, tokenizer_dir: Path, max_length: int, cache_dir: Path) -> Any:
+    """Tokenized, memory-mapped training data; the cache is keyed by the corpus's content hash."""
+    from datasets import Dataset
+
+    generator = _packed_rows if stage in PACKED_STAGES else _encoded_examples
+    kwargs = {
+        "corpus": str(corpus),
+        "tokenizer_dir": str(tokenizer_dir),
+        "max_length": max_length,
+        # busts the datasets cache whenever the corpus or tokenizer changes
+        "digest": file_digest(corpus) + file_digest(tokenizer_dir / "tokenizer.json"),
+    }
+    dataset = Dataset.from_generator(generator, gen_kwargs=kwargs, cache_dir=str(cache_dir))
+    if len(dataset) == 0:
+        raise ConfigError(
+            f"no training examples left in {corpus} (all longer than max_length={max_length}?)",
+            field=f"train.{stage}.max_length",
+        )
+    return dataset
+
+
+# ---- arguments --------------------------------------------------------------------------
+def use_bf16(setting: str) -> bool:
+    if setting == "true":
+        return True
+    if setting == "false":
+        return False
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def training_arguments(stage: str, config: StageTraining, train: TrainConfig, output_dir: Path) -> TrainingArguments:
+    """TrainingArguments for one stage; DeepSpeed only when asked and only with CUDA."""
+    if train.deepspeed and not torch.cuda.is_available():
+        raise ConfigError(
+            "DeepSpeed needs a CUDA device; unset it for CPU runs (--set train.deepspeed=null)",
+            field="train.deepspeed",
+        )
+    scheduler: str = config.scheduler
+    scheduler_kwargs: dict[str, Any] = {}
+    if scheduler == "cosine" and config.min_lr_ratio > 0:
+        scheduler, scheduler_kwargs = "cosine_with_min_lr", {"min_lr_rate": config.min_lr_ratio}
+    return TrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=scheduler,
+        lr_scheduler_kwargs=scheduler_kwargs,
+        warmup_steps=config.warmup_ratio,  # transformers 5: a float in [0, 1) is a share of all steps
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        logging_steps=config.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        seed=train.seed,
+        data_seed=train.seed,
+        bf16=use_bf16(train.bf16),
+        activation_checkpointing=train.gradient_checkpointing,
+        deepspeed=train.deepspeed,
+        train_sampling_strategy=(
+            "group_by_length" if config.group_by_length and stage not in PACKED_STAGES else "random"
+        ),
+        include_num_input_tokens_seen="non_padding",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        report_to="none",
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=False,
+    )
+
+
+# ---- metrics ----------------------------------------------------------------------------
+class StageMetrics(TrainerCallback):
+    """Collects the loss curve and throughput of a stage; the trainer's rank 0 writes them."""
+
+    def __init__(self, stats: TokenStats) -> None:
+        self.stats = stats
+        self.curve: list[dict[str, float]] = []
+        self.started = time.perf_counter()
+        self.tokens_at_start = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+        self.started = time.perf_counter()
+        self.tokens_at_start = state.num_input_tokens_seen
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+        if logs and "loss" in logs:
+            elapsed = time.perf_counter() - self.started
+            tokens = state.num_input_tokens_seen - self.tokens_at_start
+            self.curve.append(
+                {
+                    "step": state.global_step,
+                    "loss": float(logs["loss"]),
+                    "learning_rate": float(logs.get("learning_rate", 0.0)),
+                    "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0,
+                }
+            )
+
+    def summary(self, state: Any) -> dict[str, Any]:
+        elapsed = time.perf_counter() - self.started
+        tokens = state.num_input_tokens_seen - self.tokens_at_start
+        losses = [point["loss"] for point in self.curve]
+        return {
+            "steps": state.global_step,
+            "wall_time_s": round(elapsed, 2),
+            "tokens_seen": int(state.num_input_tokens_seen),
+            "tokens_per_s": round(tokens / elapsed, 1) if elapsed > 0 else None,
+            "first_loss": losses[0] if losses else None,
+            "final_loss": losses[-1] if losses else None,
+            **self.stats.to_dict(),
+            "curve": self.curve,
+        }
+
+
+# ---- the stage --------------------------------------------------------------------------
+def train_stage(
+    stage: str,
+    *,
+    init_dir: str | Path,
+    corpus: Path,
+    output_dir: Path,
+    checkpoint_dir: Path,
+    config: StageTraining,
+    train: TrainConfig,
+    cache_dir: Path,
+    dtype: str = "auto",
+    trust_remote_code: bool = False,
+    callbacks: list[TrainerCallback] | None = None,
+) -> StageResult:
+    """Train ``stage`` from the model in ``init_dir`` on ``corpus``; write ``output_dir``."""
+    from knowcoder.modeling.loading import load_model
+    from knowcoder.modeling.tiny import save_model_dir
+
+    model, tokenizer = load_model(
+        str(init_dir), trust_remote_code=trust_remote_code, dtype=dtype, padding_side="right"
+    )
+    # A local copy of the tokenizer: the dataset builder reloads it by path and hashes it,
+    # whether the model came from a local directory or a hub id.
+    tokenizer_dir = checkpoint_dir / "tokenizer"
+    tokenizer.save_pretrained(str(tokenizer_dir))
+    dataset = build_dataset(stage, corpus, tokenizer_dir, config.max_length, cache_dir)
+    stats = TokenStats()
+    collator = (
+        PackedCollator(tokenizer.pad_token_id, stats)
+        if stage in PACKED_STAGES
+        else PaddingCollator(tokenizer.pad_token_id, multiple_of=8 if torch.cuda.is_available() else 1, stats=stats)
+    )
+    # Without this, the model builds a KV cache in training and transformers then ignores the
+    # restarting position_ids: packed documents would silently attend across their boundaries.
+    model.config.use_cache = False
+    if config.lora.enabled:
+        model = _with_lora(model, config)
+    args = training_arguments(stage, config, train, checkpoint_dir)
+    metrics_callback = StageMetrics(stats)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=[metrics_callback, *(callbacks or [])],
+    )
+    last = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
+    if last:
+        log.info("resuming %s from %s", stage, last)
+    trainer.train(resume_from_checkpoint=last)
+
+    rows = sum(1 for _ in iter_jsonl(corpus))
+    metrics = {
+        "stage": stage,
+        "corpus_rows": rows,
+        "examples": len(dataset),  # packed rows for pretraining, examples otherwise
+        "dropped_too_long": 0 if stage in PACKED_STAGES else rows - len(dataset),
+        "resumed_from": last,
+        **metrics_callback.summary(trainer.state),
+    }
+    metrics_path = output_dir.parent / f"{output_dir.name}.metrics.json"
+    if trainer.is_world_process_zero():
+        final = trainer.model
+        if config.lora.enabled and config.lora.merge:
+            final = final.merge_and_unload()
+        final.config.use_cache = True  # generation wants the cache back
+        save_model_dir(final, tokenizer, output_dir)
+        with atomic_open(metrics_path) as handle:
+            json.dump(metrics, handle, indent=2)
+            handle.write("\n")
+    return StageResult(stage, output_dir, metrics_path, metrics)
+
+
+def _with_lora(model: Any, config: StageTraining) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        task_type="CAUSAL_LM",
+        r=config.lora.r,
+        lora_alpha=config.lora.alpha,
+        lora_dropout=config.lora.dropout,
+        target_modules=config.lora.target_modules,
+    )
+    return get_peft_model(model, lora)
+
+
+def clear_checkpoints(checkpoint_dir: Path) -> None:
+    """Forget a stage's checkpoints (a fresh start instead of a resume)."""
+    if checkpoint_dir.is_dir():
+        shutil.rmtree(checkpoint_dir)
