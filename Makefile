@@ -12,7 +12,7 @@ PARAMS     ?= params.yaml
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: install run repro test test-fast lint typecheck bench lock clean help
+.PHONY: install run train evaluate repro test test-fast lint typecheck bench lock clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -28,6 +28,15 @@ install: $(STAMP)  ## create .venv and install the pinned environment
 
 run: install  ## the main job (today: the data stage — synthesize, import, validate)
 	$(BIN)/knowcoder --params $(PARAMS) data prepare
+
+train: install  ## corpora and the three training stages (tiny profile on CPU: minutes)
+	$(BIN)/knowcoder --params $(PARAMS) data prepare
+	for stage in pretrain sft align; do $(BIN)/knowcoder --params $(PARAMS) corpus --stage $$stage || exit 1; done
+	for stage in pretrain sft align; do $(BIN)/knowcoder --params $(PARAMS) train --stage $$stage || exit 1; done
+
+evaluate: install  ## evaluate the last stage's model on the sample test split (reports in artifacts/evaluation)
+	$(BIN)/knowcoder --params $(PARAMS) evaluate --model artifacts/models/align \
+		--data artifacts/data/validated/sample-en/valid.jsonl --data artifacts/data/validated/sample-zh/valid.jsonl
 
 repro: install  ## the same stages through `dvc repro` (no Prefect)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
@@ -45,9 +54,11 @@ lint: install  ## ruff lint and format check
 typecheck: install  ## mypy over the library
 	$(BIN)/mypy
 
-bench: install  ## throughput benchmarks (prompt rendering, output parsing)
+bench: install  ## throughput benchmarks (rendering, parsing, synthesis, annotation, generation)
 	$(BIN)/python benchmarks/bench_codegen.py
 	$(BIN)/python benchmarks/bench_synth.py
+	$(BIN)/python benchmarks/bench_annotate.py
+	$(BIN)/python benchmarks/bench_generation.py
 
 lock: install  ## rewrite constraints.txt from the current environment
 	grep '^#' constraints.txt > constraints.txt.new

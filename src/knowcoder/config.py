@@ -38,6 +38,9 @@ class SynthConfig(BaseModel):
     test: int = Field(200, ge=0)
     languages: list[str] = Field(default_factory=lambda: ["en", "zh"])
     seed: int = 0
+    generated_names: float = Field(
+        default=0.0, ge=0.0, le=1.0
+    )  # share of person/org slots with made-up names
 
 
 class ImportConfig(BaseModel):
@@ -166,10 +169,17 @@ class StageTraining(BaseModel):
     save_total_limit: int = Field(default=2, gt=0)
 
 
+StageName = Literal["pretrain", "sft", "align"]
+
+
+def _default_order() -> list[StageName]:
+    return ["pretrain", "sft", "align"]
+
+
 class TrainConfig(BaseModel):
     model_config = _STRICT
 
-    order: list[Literal["pretrain", "sft", "align"]] = Field(default_factory=lambda: ["pretrain", "sft", "align"])
+    order: list[StageName] = Field(default_factory=_default_order)
     seed: int = 0
     bf16: Literal["auto", "true", "false"] = "auto"  # auto: bf16 on a CUDA device that supports it
     gradient_checkpointing: bool = False
@@ -216,6 +226,22 @@ class CorpusConfig(BaseModel):
     align: AlignCorpusConfig = AlignCorpusConfig()
 
 
+class EvaluationConfig(BaseModel):
+    model_config = _STRICT
+
+    data: list[str] = Field(default_factory=lambda: ["sample-en", "sample-zh"])  # validated inputs
+    split: str = "test"
+    tasks: list[str] = Field(default_factory=lambda: ["ner", "re", "ed", "eae"])
+    types: Literal["dataset", "instance"] = "dataset"  # the classes each prompt defines
+    batch_size: int = Field(default=16, gt=0)
+    max_new_tokens: int = Field(default=640, gt=0)
+    head_tokens: int = Field(default=1500, gt=0)  # prompts longer than head + tail keep both ends
+    tail_tokens: int = Field(default=2000, gt=0)
+    constrained: bool = False  # schema-constrained decoding
+    lenient: bool = False  # also accept a predicted entity type whose ancestor is the gold type
+    worst_examples: int = Field(default=20, ge=0)
+
+
 class Params(BaseModel):
     """The resolved parameters of one run."""
 
@@ -231,6 +257,7 @@ class Params(BaseModel):
     model: ModelConfig = ModelConfig()
     corpus: CorpusConfig = CorpusConfig()
     train: TrainConfig = TrainConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
 
     def digest(self) -> str:
         """A stable hash of every value, for tagging runs and keying caches."""

@@ -41,6 +41,7 @@ def test_console_script_is_installed():
         ["data", "validate"],
         ["data", "prepare"],
         ["corpus"],
+        ["annotate"],
         ["train"],
         ["parse"],
         ["params"],
@@ -256,4 +257,35 @@ def test_validate_passes_with_a_lenient_threshold(capsys, tmp_path):
 def test_train_without_a_corpus_is_one_line(capsys, tmp_path):
     code, _, err = run(capsys, "--set", f"paths.artifacts={tmp_path}", "train", "--stage", "sft")
     assert code == 1
-    assert err == f"knowcoder: error: --stage: {tmp_path}/corpus/sft.jsonl does not exist; run `knowcoder corpus --stage sft` first\n"
+    assert (
+        err == f"knowcoder: error: --stage: {tmp_path}/corpus/sft.jsonl does not exist; "
+        "run `knowcoder corpus --stage sft` first\n"
+    )
+
+
+def test_annotate_writes_shards_and_a_coverage_report(capsys, tmp_path):
+    fixtures = FIXTURES / "annotate"
+    code, out, _ = run(
+        capsys,
+        "annotate",
+        "--input",
+        str(fixtures / "en.txt"),
+        "--gazetteer",
+        str(fixtures / "names.tsv"),
+        "--relations",
+        str(fixtures / "relations.tsv"),
+        "--out-dir",
+        str(tmp_path / "shards"),
+        "--lang",
+        "en",
+        "--dataset",
+        "weak",
+        "--ontology",
+        str(REPO / "data/ontology.yaml"),
+    )
+    assert code == 0
+    report = json.loads(out)
+    written = sorted(p.name for p in (tmp_path / "shards").iterdir())
+    assert "coverage.json" in written and any(name.startswith("shard-") for name in written)
+    lines = sum(len(p.read_text().splitlines()) for p in (tmp_path / "shards").glob("shard-*.jsonl"))
+    assert lines == report["instances"] > 0

@@ -34,13 +34,14 @@ def test_alignment_examples_pair_the_right_sentences(builder):
     examples = list(alignment_examples(pairs, builder, tasks=["ner"]))
     assert len(examples) == 2 * len(pairs)
     for pair, forward, backward in zip(pairs, examples[::2], examples[1::2], strict=True):
-        for example, source, target in ((forward, pair.source, pair.target), (backward, pair.target, pair.source)):
+        for example, source, target in (
+            (forward, pair.source, pair.target),
+            (backward, pair.target, pair.source),
+        ):
             values = assignments(example.prompt)
             assert values["source_sentence"].value == source.text
             assert values["sentence"].value == target.text
-            expected_target = builder.target(
-                [r for r in _records(target, builder)], "ner"
-            )
+            expected_target = builder.target([r for r in _records(target, builder)], "ner")
             assert example.target == expected_target
             assert example.lang == target.lang and example.kind == "alignment"
             assert example.id == f"{pair.id}:{source.lang}-{target.lang}:ner"

@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from knowcoder.corpus.annotate import CoverageReport, Gazetteer, annotate, annotate_file
-from knowcoder.corpus.gazetteer import fold_case, is_word_char
+from knowcoder.corpus.gazetteer import base_lang, fold_case, is_word_char, word_view
 from knowcoder.data.jsonl import read_instances
 from knowcoder.errors import ConfigError, DataFormatError, InputError
 from knowcoder.schema.ontology import load_ontology
@@ -156,6 +156,12 @@ def test_leftmost_wins_over_longer_and_equal_lengths(ontology):
     assert spans(instance) == [(0, 8, "City", "New York"), (19, 24, "Organization", "Ab Cd")]
 
 
+def test_a_name_overlapping_two_found_ones_loses_to_the_first(ontology):
+    gazetteer = small(ontology, ("New York", "City"), ("Times", "Company"), ("York Times Square", "LOC"))
+    # "York Times Square" 4-21 ends last but starts inside "New York" 0-8, which starts first
+    assert [(s, e) for s, e, _ in gazetteer.find("New York Times Square", "en")] == [(0, 8), (9, 14)]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -242,6 +248,170 @@ def test_find_equals_a_brute_force_reference(ontology, words):
 
 def test_empty_gazetteer_finds_nothing(ontology):
     assert Gazetteer(ontology).find("Ada Park", "en") == []
+
+
+def test_word_view_replaces_non_word_characters_in_place():
+    assert word_view("Al-Qaeda, «Al» é\u0301_x 2") == "Al Qaeda   Al  é\u0301_x 2"
+
+
+def test_case_folding_never_changes_whether_a_character_is_a_word_character():
+    # The word automaton scans the word view of folded text, while boundaries are defined on the text
+    # itself; the two agree because no character that folds to one character changes kind.
+    changed = [
+        hex(code)
+        for code in range(0x110000)
+        if len(folded := chr(code).casefold()) == 1 and is_word_char(folded) != is_word_char(chr(code))
+    ]
+    assert changed == []
+
+
+def test_names_with_punctuation_match_exactly(ontology):
+    gazetteer = small(
+        ontology,
+        ("Yahoo!", "Company"),
+        ("U.S.", "Country"),
+        ("C++", "Product"),
+        ("Al", "PER"),
+        ("(Al)", "WorkOfArt"),
+        ("Al)", "Facility"),
+        ("Al-Qaeda", "ORG"),
+        ("Al Qaeda", "Miscellaneous"),
+        ("Qaeda", "LOC"),
+    )
+    text = "Yahoo!Japan, the U.S. and C++ met (Al) Al-Qaeda; Al Qaeda, Al.Qaeda"
+    found = [
+        (s, e, text[s:e], gazetteer.type_names[gazetteer.type_ids[i]])
+        for s, e, i in gazetteer.find(text, "en")
+    ]
+    # "!" and "J" are no edge inside a word; "(Al)" 34-38 starts before "Al" 35-37; "Al Qaeda" is not
+    # "Al-Qaeda" (same word view, other text); "Al.Qaeda" is two names
+    assert found == [
+        (0, 6, "Yahoo!", "Company"),
+        (17, 21, "U.S.", "Country"),
+        (26, 29, "C++", "Product"),
+        (34, 38, "(Al)", "WorkOfArt"),
+        (39, 47, "Al-Qaeda", "Organization"),
+        (49, 57, "Al Qaeda", "Miscellaneous"),
+        (59, 61, "Al", "Person"),
+        (62, 67, "Qaeda", "Location"),
+    ]
+    assert [
+        [(s, e) for s, e, _ in spans] for spans in gazetteer.find_all(["x(Al)", "U.S.A.", "Al)"], "en")
+    ] == [
+        [(1, 5)],
+        [(0, 4)],
+        [(0, 3)],  # "Al)" ends after the key " Al " that finds it, and still beats "Al"
+    ]
+
+
+def test_a_name_with_spaces_needs_spaces_in_the_text(ontology):
+    # all three have the word view "New York"; only the last is the name
+    gazetteer = small(ontology, ("New York", "City"))
+    assert [(s, e) for s, e, _ in gazetteer.find("New-York, New\tYork, New York", "en")] == [(20, 28)]
+
+
+def test_no_match_crosses_from_one_sentence_to_the_next(ontology):
+    # the sentences of a batch are searched joined by newlines, which a name may hold as well
+    gazetteer = small(ontology, ("Al\nQaeda", "ORG"))
+    for lang in ("en", "zh"):
+        assert gazetteer.find_all(["Al", "Qaeda", "Al\nQaeda"], lang) == [[], [], [(0, 8, 0)]]
+
+
+def test_a_row_without_language_makes_a_name_fit_every_language(ontology):
+    gazetteer = small(
+        ontology, ("巴黎", "City", "zh"), ("巴黎", "City"), ("Lyon", "City", "fr"), ("Lyon", "City", "de")
+    )
+    assert [(s, e) for s, e, _ in gazetteer.find("Paris is 巴黎 , Lyon", "en")] == [(9, 11)]
+    assert [[(s, e) for s, e, _ in gazetteer.find("Lyon", lang)] for lang in ("fr", "de-AT", "en")] == [
+        [(0, 4)],
+        [(0, 4)],
+        [],
+    ]
+
+
+# Names whose word views collide ("Al-Qaeda", "Al Qaeda", "Al  Qaeda"; "Al", "(Al)", "Al)"), that end in
+# punctuation, belong to one language, fold to several characters or hold a combining mark.
+NAMES = ["Al", "(Al)", "Al)", "(Al", "Al.", ".Al", "Al-Qaeda", "Al Qaeda", "Al  Qaeda", "Qaeda", "F. Scott"]
+NAMES += ["Yahoo!", "C++", "C", "é", "&", "New York", "York", "York Times", "纽约", "纽约时报", "Σ", "ß", "İ"]
+NAMES += ["x_y", "Alé", "A\u0301", "ok ok"]
+NAME_LANGS = {"Yahoo!": "en", "纽约时报": "zh", "ok ok": "de"}
+PIECES = ["Al", "(", ")", "-", " ", "  ", ".", "Qaeda", "F", "Scott", "Yahoo", "!", "C", "+", "é", "&", "New"]
+PIECES += [
+    "York",
+    "Times",
+    "纽约",
+    "时报",
+    "Σ",
+    "σ",
+    "ß",
+    "SS",
+    "ss",
+    "x",
+    "_",
+    "y",
+    "\u0301",
+    "A",
+    "\t",
+    "\n",
+]
+PIECES += ["İ", "i", "ok", "OK", "al", "aL"]
+
+
+def brute_force(text, names, lang, case_sensitive):
+    """Every occurrence found by str.startswith, kept if its edges are boundaries, then leftmost-longest."""
+    spaced = base_lang(lang) not in ("zh", "ja", "th")
+    search = text if case_sensitive else fold_case(text)
+
+    def inside(i):  # the edge before text[i] splits a word (a Latin one in zh, ja, th)
+        if not 0 < i < len(text):
+            return False
+        if spaced:
+            return is_word_char(text[i - 1]) and is_word_char(text[i])
+        return text[i - 1 : i + 1].isalnum() and text[i - 1 : i + 1].isascii()
+
+    occurrences = []
+    for name in names:
+        if name in NAME_LANGS and base_lang(NAME_LANGS[name]) != base_lang(lang):
+            continue
+        key = name if case_sensitive else fold_case(name)
+        occurrences += [
+            (i, -len(key))
+            for i in range(len(text))
+            if search.startswith(key, i) and not inside(i) and not inside(i + len(key))
+        ]
+    expected, covered = [], 0
+    for start, negative in sorted(occurrences):
+        if start >= covered:
+            covered = start - negative
+            expected.append((start, covered))
+    return expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    names=st.lists(st.sampled_from(NAMES), min_size=1, max_size=12, unique=True),
+    texts=st.lists(st.lists(st.sampled_from(PIECES), max_size=14).map("".join), min_size=1, max_size=5),
+    case_sensitive=st.booleans(),
+    lang=st.sampled_from(["en", "de", "fr", "zh", "ja"]),  # fr, ja: no row names them
+)
+@example(names=["Al", "Al)"], texts=["Al)"], case_sensitive=True, lang="en")
+@example(names=["New York", "York"], texts=["New-York", "x", "New York"], case_sensitive=True, lang="en")
+@example(
+    names=["Yahoo!", "纽约时报", "纽约", "Al"], texts=["Yahoo!Al纽约时报"], case_sensitive=False, lang="zh"
+)
+def test_find_all_equals_a_brute_force_reference(ontology, names, texts, case_sensitive, lang):
+    # Given a gazetteer of tricky names and a batch of sentences of one language
+    gazetteer = small(
+        ontology, *((name, "PER", NAME_LANGS.get(name)) for name in names), case_sensitive=case_sensitive
+    )
+    # When the batch is searched in one pass
+    found = gazetteer.find_all(texts, lang)
+    # Then each sentence gets what the brute force finds, and what find gives for it alone
+    folded = {name if case_sensitive else fold_case(name) for name in names}
+    for text, spans in zip(texts, found, strict=True):
+        assert [(s, e) for s, e, _ in spans] == brute_force(text, names, lang, case_sensitive)
+        assert spans == gazetteer.find(text, lang)
+        assert all((text if case_sensitive else fold_case(text))[s:e] in folded for s, e, _ in spans)
 
 
 # ---- instances and relations ----------------------------------------------------------------------
@@ -350,6 +520,17 @@ def test_shard_lines_equal_the_validated_instances(gazetteer, tmp_path):
     assert lines == expected
 
 
+def test_keep_empty_writes_every_sentence_read(gazetteer, tmp_path):
+    # Given en.txt: 5 sentences (line 5 is blank), line 3 without a mention
+    report = annotate_file(HERE / "en.txt", tmp_path, gazetteer, lang="en", dataset="wiki", keep_empty=True)
+    lines = (tmp_path / "shard-00000.jsonl").read_text(encoding="utf-8").splitlines()
+    records = (HERE / "en.txt").read_text(encoding="utf-8").splitlines()
+    expected = [i.to_json() for i in annotate(records, gazetteer, lang="en", dataset="wiki", keep_empty=True)]
+    assert [json.loads(line)["id"] for line in lines] == [f"wiki-0000000{n}" for n in (1, 2, 3, 4, 6)]
+    assert lines == expected
+    assert (report.sentences_read, report.sentences_with_mentions, report.instances) == (5, 4, 5)
+
+
 def test_tricky_text_is_serialised_like_pydantic(ontology, tmp_path):
     gazetteer = small(ontology, ("Ada Park", "PER"))
     text = 'Ada Park said "hi" \\ \t \x01 \x7f \u2028 é 😀'
@@ -359,6 +540,15 @@ def test_tricky_text_is_serialised_like_pydantic(ontology, tmp_path):
     line = (tmp_path / "out" / "shard-00000.jsonl").read_text(encoding="utf-8")
     (instance,) = annotate([{"id": 'q"1', "text": text}], gazetteer, lang="en", dataset='d"s')
     assert line == instance.to_json() + "\n"
+
+
+def test_default_ids_escape_the_dataset_name(gazetteer, tmp_path):
+    # a text file has no ids: each is made of the dataset name, which may hold '%' or '"'
+    annotate_file(HERE / "en.txt", tmp_path, gazetteer, lang="en", dataset='w%s"1')
+    lines = (tmp_path / "shard-00000.jsonl").read_text(encoding="utf-8").splitlines()
+    records = (HERE / "en.txt").read_text(encoding="utf-8").splitlines()
+    assert lines == [i.to_json() for i in annotate(records, gazetteer, lang="en", dataset='w%s"1')]
+    assert json.loads(lines[0])["id"] == 'w%s"1-00000001'
 
 
 def test_runs_are_deterministic(gazetteer, tmp_path):
@@ -392,6 +582,31 @@ def test_bad_input_lines_name_file_and_line(gazetteer, tmp_path):
     source.write_text('{"text": "York"}\n[1]\n')
     with pytest.raises(DataFormatError, match=r"in.jsonl:2: <json>: expected a JSON object$"):
         annotate_file(source, tmp_path / "out2", gazetteer, lang="en", dataset="t")
+
+
+def test_text_files_are_read_in_blocks_without_losing_lines(gazetteer, tmp_path):
+    # Given 5,000 CRLF lines (about 150 KB: several reading blocks), "York" on every 1,000th
+    lines = [
+        f"York is line {n}." if n % 1000 == 0 else f"filler line {n} without names" for n in range(1, 5001)
+    ]
+    source = tmp_path / "big.txt"
+    source.write_bytes("\r\n".join(lines).encode() + b"\r\n")
+    report = annotate_file(source, tmp_path / "out", gazetteer, lang="en", dataset="big")
+    # Then line numbers run on across blocks and no line keeps its "\r"
+    instances = list(read_instances(tmp_path / "out" / "shard-00000.jsonl"))
+    assert [(i.id, i.text, spans(i)) for i in instances] == [
+        (f"big-{n:08d}", f"York is line {n}.", [(0, 4, "City", "York")]) for n in range(1000, 5001, 1000)
+    ]
+    assert (report.sentences_read, report.bytes_read) == (5000, source.stat().st_size)
+
+
+def test_invalid_utf8_in_a_text_file_names_its_line(gazetteer, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_bytes(b"York.\nNew York.\nAda \xff Park\n")
+    with pytest.raises(
+        DataFormatError, match=r"in.txt:3: <encoding>: not valid UTF-8 \(byte 5 of the line\)$"
+    ):
+        annotate_file(source, tmp_path / "out", gazetteer, lang="en", dataset="t")
 
 
 def test_shard_size_must_be_positive(gazetteer, tmp_path):

@@ -71,7 +71,9 @@ def test_every_class_a_target_uses_is_defined_in_its_prompt(ontology, instances)
 
 
 def test_negative_only_samples_have_empty_targets_and_no_positive(ontology, instances):
-    examples, _ = build(ontology, instances[:600], sampling=NegativeSampling(ratio=0.2, only_negative_rate=1.0))
+    examples, _ = build(
+        ontology, instances[:600], sampling=NegativeSampling(ratio=0.2, only_negative_rate=1.0)
+    )
     by_id = {i.id: i for i in instances}
     for example in examples:
         assert example.target == "results = []"
@@ -93,7 +95,9 @@ def test_negatives_exclude_relatives_of_positives(ontology):
 def test_sampling_is_deterministic_per_example(ontology, instances):
     first, _ = build(ontology, instances[:200], seed=7)
     again, _ = build(ontology, list(reversed(instances[:200])), seed=7)
-    assert sorted((e.id, e.prompt, e.target) for e in first) == sorted((e.id, e.prompt, e.target) for e in again)
+    assert sorted((e.id, e.prompt, e.target) for e in first) == sorted(
+        (e.id, e.prompt, e.target) for e in again
+    )
     other, _ = build(ontology, instances[:200], seed=8)
     assert [e.prompt for e in first] != [e.prompt for e in other]
 
@@ -101,7 +105,11 @@ def test_sampling_is_deterministic_per_example(ontology, instances):
 def test_class_order_is_shuffled_across_examples(ontology):
     rng = random.Random(0)
     orders = {
-        tuple(sample_classes(ontology, TASKS["ner"], ["Person", "Date", "City"], rng, NegativeSampling(0.0, 0.0))[0])
+        tuple(
+            sample_classes(
+                ontology, TASKS["ner"], ["Person", "Date", "City"], rng, NegativeSampling(0.0, 0.0)
+            )[0]
+        )
         for _ in range(30)
     }
     assert len(orders) == 6  # all 3! orders of three positives occur
@@ -111,7 +119,9 @@ def test_prompts_fit_max_length_by_dropping_negatives_first(ontology, instances)
     def length(text: str) -> int:
         return len(text)
 
-    unlimited, _ = build(ontology, instances[:300], sampling=NegativeSampling(ratio=2.0, only_negative_rate=0.0))
+    unlimited, _ = build(
+        ontology, instances[:300], sampling=NegativeSampling(ratio=2.0, only_negative_rate=0.0)
+    )
     limit = sorted(len(e.prompt + e.target) for e in unlimited)[len(unlimited) // 2]
     capped, report = build(
         ontology,

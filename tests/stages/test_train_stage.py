@@ -43,14 +43,18 @@ def test_corpora_are_built_from_the_train_split_with_reports(params):
     assert {row["kind"] for row in pretrain} == {"class", "instance"}
     sft = [row for _, row in iter_jsonl(results["sft"].path)]
     test_ids = {
-        row["id"] for _, row in iter_jsonl(Layout(params).validated("sample-en")) if row.get("split") == "test"
+        row["id"]
+        for _, row in iter_jsonl(Layout(params).validated("sample-en"))
+        if row.get("split") == "test"
     }
     assert not {row["id"].rsplit(":", 1)[0] for row in sft} & test_ids  # no test sentence leaks into training
     report = json.loads(results["sft"].path.with_suffix(".report.json").read_text())
     assert report["rows"] == len(sft) == report["examples"]
     align = [row for _, row in iter_jsonl(results["align"].path)]
     kinds = [row["kind"] for row in align]
-    assert kinds.count("alignment") == kinds.count("instruction") == 36  # 18 train pairs x 2 directions, mix 1.0
+    assert (
+        kinds.count("alignment") == kinds.count("instruction") == 36
+    )  # 18 train pairs x 2 directions, mix 1.0
 
 
 def test_the_same_seed_builds_the_same_corpus(params):
@@ -61,14 +65,18 @@ def test_the_same_seed_builds_the_same_corpus(params):
 def test_later_stages_need_the_earlier_ones(params):
     with pytest.raises(ConfigError, match=r"stage 'sft' starts from .*models/pretrain, which does not exist"):
         stage_init(params, "sft")
-    reordered = params.model_copy(update={"train": params.train.model_copy(update={"order": ["pretrain", "sft"]})})
+    reordered = params.model_copy(
+        update={"train": params.train.model_copy(update={"order": ["pretrain", "sft"]})}
+    )
     with pytest.raises(ConfigError, match=r"stage 'align' is not in train.order"):
         stage_init(reordered, "align")
 
 
 def test_training_needs_its_corpus(params, tmp_path):
     empty = params.model_copy(update={"paths": params.paths.model_copy(update={"artifacts": str(tmp_path)})})
-    with pytest.raises(ConfigError, match=r"corpus/sft.jsonl does not exist; run `knowcoder corpus --stage sft`"):
+    with pytest.raises(
+        ConfigError, match=r"corpus/sft.jsonl does not exist; run `knowcoder corpus --stage sft`"
+    ):
         run_training(empty, "sft")
 
 

@@ -60,3 +60,11 @@ def _dropped():
 
 def test_entity_record_dict():
     assert EntityRecord("Person", "Ada").to_dict() == {"type": "Person", "text": "Ada"}
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_records_round_trip_through_dicts(name, mini_ontology, hire_instance):
+    from knowcoder.records import record_from_dict
+
+    for record in TASKS[name].gold_records(hire_instance, mini_ontology):
+        assert record_from_dict(name, record.to_dict()) == record

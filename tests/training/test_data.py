@@ -36,7 +36,9 @@ def unpack(rows):
 @given(documents=documents_strategy, max_length=st.integers(2, 64))
 def test_packing_loses_no_token_and_keeps_boundaries(documents, max_length):
     rows = list(pack_documents(documents, max_length=max_length, bos_id=BOS, eos_id=EOS, pad_id=PAD))
-    assert all(len(row["input_ids"]) == len(row["labels"]) == len(row["position_ids"]) == max_length for row in rows)
+    assert all(
+        len(row["input_ids"]) == len(row["labels"]) == len(row["position_ids"]) == max_length for row in rows
+    )
     real = [t for row in rows for t in row["input_ids"] if t != PAD]
     assert real == [t for d in documents for t in [BOS, *d, EOS]]  # every token, in order
     # each segment is a whole document (or, for long ones, a max_length piece of one)
@@ -69,8 +71,15 @@ def test_packed_rows_give_a_block_diagonal_mask_in_the_model():
 
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=2, max_position_embeddings=64, attn_implementation="sdpa", use_cache=False,
+        vocab_size=64,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=64,
+        attn_implementation="sdpa",
+        use_cache=False,
     )
     model = LlamaForCausalLM(config).eval()
     rows = list(pack_documents([[5, 6, 7], [8, 9]], max_length=9, bos_id=BOS, eos_id=EOS, pad_id=PAD))
@@ -105,10 +114,15 @@ def tokenizer():
     texts = ['results = [Person("Ada Park")]', "sentence = 'Ada Park joined Acme.'"] * 20
     raw.train_from_iterator(
         texts,
-        trainers.BpeTrainer(vocab_size=300, special_tokens=["<|pad|>", "<|bos|>", "<|eos|>"],
-                            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
+        trainers.BpeTrainer(
+            vocab_size=300,
+            special_tokens=["<|pad|>", "<|bos|>", "<|eos|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
     )
-    return PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="<|pad|>", bos_token="<|bos|>", eos_token="<|eos|>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=raw, pad_token="<|pad|>", bos_token="<|bos|>", eos_token="<|eos|>"
+    )
 
 
 def test_labels_are_ignored_exactly_on_the_prompt(tokenizer):

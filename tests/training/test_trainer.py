@@ -38,11 +38,18 @@ def workspace(tmp_path_factory) -> dict[str, Path]:
     rows = sft_rows()
     texts = [r["prompt"] + r["target"] for r in rows] * 3
     tokenizer = train_tokenizer(texts, vocab_size=320, min_frequency=1)
-    model = build_tiny_model(tokenizer, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, seed=0)
+    model = build_tiny_model(
+        tokenizer, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, seed=0
+    )
     save_model_dir(model, tokenizer, root / "base")
     write_jsonl(root / "sft.jsonl", rows)
     write_jsonl(root / "pretrain.jsonl", [{"text": t} for t in texts])
-    return {"root": root, "base": root / "base", "sft": root / "sft.jsonl", "pretrain": root / "pretrain.jsonl"}
+    return {
+        "root": root,
+        "base": root / "base",
+        "sft": root / "sft.jsonl",
+        "pretrain": root / "pretrain.jsonl",
+    }
 
 
 def config(**overrides) -> StageTraining:
@@ -101,7 +108,9 @@ def test_a_few_steps_lower_the_loss(workspace, stage):
 
 @pytest.mark.slow
 def test_lora_stage_merges_into_a_standalone_checkpoint(workspace):
-    lora = LoraSettings(enabled=True, r=4, alpha=8, dropout=0.0, target_modules=["q_proj", "v_proj"], merge=True)
+    lora = LoraSettings(
+        enabled=True, r=4, alpha=8, dropout=0.0, target_modules=["q_proj", "v_proj"], merge=True
+    )
     before = mean_target_loss(workspace["base"], sft_rows())
     result = run(workspace, "sft", "lora", workspace["sft"], config(lora=lora, learning_rate=1e-2))
     files = {p.name for p in result.model_dir.iterdir()}
@@ -128,7 +137,9 @@ def test_an_interrupted_stage_resumes_and_ends_where_an_uninterrupted_one_does(w
     assert resumed.metrics["steps"] == 12
     straight_model, _ = load_model(str(reference.model_dir))
     resumed_model, _ = load_model(str(resumed.model_dir))
-    for (name, a), (_, b) in zip(straight_model.state_dict().items(), resumed_model.state_dict().items(), strict=True):
+    for (name, a), (_, b) in zip(
+        straight_model.state_dict().items(), resumed_model.state_dict().items(), strict=True
+    ):
         torch.testing.assert_close(a, b, msg=f"{name} differs after resume")
 
 

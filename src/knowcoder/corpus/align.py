@@ -102,7 +102,7 @@ def mix_with_instructions(
     if ratio < 0:
         raise ValueError(f"mix ratio must be >= 0, got {ratio}")
     order = list(range(len(instructions)))
-    random.Random(seed).shuffle(order)
+    random.Random(seed).shuffle(order)  # noqa: S311 (sampling, not security)
     owed = 0.0
     position = 0
     for example in alignment:

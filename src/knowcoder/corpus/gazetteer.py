@@ -1,4 +1,4 @@
-"""The gazetteer of distant supervision: typed names, a relation KB, and one automaton to find them.
+"""The gazetteer of distant supervision: typed names, a relation KB, and the automata to find them.
 
 File formats: names as TSV ``name<TAB>type[<TAB>lang]`` or JSONL ``{"name", "type"[, "lang"]}``
 (``#`` starts a comment line in TSV). A type is any ontology class name or alias (PER, 人物), so the
@@ -25,20 +25,35 @@ How ``find`` matches a sentence:
   (default) it still claims its span, so "York" inside an ambiguous "New York" is not found either,
   but its type id is ``AMBIGUOUS`` and callers drop it; ``ambiguous="first"`` keeps its first row's.
 
-The automaton runs over UTF-8 bytes (each held as one latin-1 character), not characters:
-``pyahocorasick`` finds a child by linear search, so Chinese names give the root thousands of
-children, all scanned for every character of text that starts no name (1.4 MB/s measured with 1M
-names, 10 % Chinese); over bytes a node has at most 256 (20 MB/s on the same data). UTF-8 is
-self-synchronising, so a key only matches at character boundaries. ``find`` takes every match from
-``iter`` and picks leftmost-longest itself: ``iter_long`` has had missed-match bugs (pyahocorasick
-issues 133 and 185), and a longest match that fails a boundary hides the shorter ones that pass.
+Matching: both automata run over UTF-8 bytes (each held as one latin-1 character): ``pyahocorasick``
+finds a child by linear search, so over characters Chinese names give a node thousands of children
+(1.4 MB/s with 1M names); over bytes a node has at most 256, and UTF-8 being self-synchronising, a key
+only matches at character boundaries. ``find_all`` scans many sentences joined by newlines at once
+(1.5x faster than one pass each) and drops matches that cross a newline.
+
+* ``automaton`` holds every name as it is (folded when case-insensitive). It finds names in zh/ja/th
+  text, where only Latin edges are checked per match, and answers lookups by name.
+* ``word_automaton`` finds names in text with spaces. It scans the ``word_view`` of the text (each
+  non-word character a space, offsets unchanged); a name's key is its own word view with a space
+  added on each side that is a word character, so " Al " never matches in " Alcoa ": matches are
+  whole words by construction. Checking boundaries per match instead cost more than the scan, since
+  about 8 in 10 raw matches of capitalised names are prefixes of longer words. A match of a name of
+  words and spaces only needs a look at the text where the name has spaces ("Ada-Park" is not "Ada
+  Park"); a name with other punctuation or of some languages only is compared with the text; a view
+  several names share keeps which of its four spans (with or without the key's first and last
+  character) names have, and each is looked up in ``automaton``.
+
+Leftmost-longest is settled in Python as matches come, by their end, from ``iter``: ``iter_long`` has
+had missed-match bugs (pyahocorasick issues 133 and 185).
 """
 
 from __future__ import annotations
 
 import unicodedata
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +66,12 @@ from knowcoder.schema.ontology import Kind, Ontology
 
 ANY_LANG = -1  # lang mask of a name that fits every language (all bits set)
 AMBIGUOUS = -1  # type id of a name whose rows disagree
+# Kinds of word-automaton key, in the 2 low bits of its value (pyahocorasick keeps 32-bit signed values):
+# _PLAIN, _WORDS: name id << 2; _SINGLE: name id << 3 | trail << 2; _SHARED: key length << 6 | spans << 2,
+# where bit 2 * lead + trail of spans says that some name has that lead and trail (see _add_word_keys).
+_PLAIN, _WORDS, _SHARED, _SINGLE = 0, 1, 2, 3
+MAX_NAMES = 1 << 27
+Span = tuple[int, int, int]  # (start, end, name id)
 
 
 def is_word_char(char: str) -> bool:
@@ -58,11 +79,6 @@ def is_word_char(char: str) -> bool:
     if char.isalnum() or char == "_":
         return True
     return not char.isascii() and unicodedata.category(char)[0] == "M"
-
-
-def _joins(pair: str) -> bool:
-    """True when both characters of an edge are word characters, so the edge is inside a word."""
-    return is_word_char(pair[0]) and is_word_char(pair[1])
 
 
 def fold_case(text: str) -> str:
@@ -74,6 +90,42 @@ def fold_case(text: str) -> str:
     if len(folded) == len(text):  # folding only ever lengthens, so every character kept its place
         return folded
     return "".join(low if len(low := char.casefold()) == 1 else char for char in text)
+
+
+class _WordTable(dict[int, int]):
+    """The ``str.translate`` table of ``word_view``, filled as characters are met."""
+
+    def __missing__(self, code: int) -> int:
+        self[code] = value = code if is_word_char(chr(code)) else 32
+        return value
+
+
+_WORD_TABLE = _WordTable()
+
+
+def word_view(text: str) -> str:
+    """``text`` with each non-word character replaced by a space; the length never changes."""
+    return text.translate(_WORD_TABLE)
+
+
+def _typecode(largest: int, *, signed: bool = False) -> str:
+    """The array type code of the smallest items that hold ``largest`` (and -1 when signed)."""
+    return next(
+        code for code in ("bhiq" if signed else "BHIQ") if largest < 1 << (8 * array(code).itemsize - signed)
+    )
+
+
+# 1 for a byte that starts a UTF-8 character, 0 for a continuation byte
+_CHARACTER_STARTS = bytes(int(not 0x80 <= byte < 0xC0) for byte in range(256))
+
+
+def _latin(char: str) -> int:
+    return int(char.isascii() and char.isalnum())
+
+
+def _as_bytes(text: str) -> str:
+    """UTF-8 bytes as a latin-1 string: the alphabet of both automata."""
+    return text.encode("utf-8").decode("latin-1")
 
 
 def base_lang(lang: str) -> str:
@@ -92,12 +144,16 @@ class Gazetteer:
         self.ambiguous_policy = ambiguous
         self.type_names: list[str] = []  # type id -> class name
         self.type_ids = array("i")  # name id -> type id, or AMBIGUOUS
-        self._byte_lengths = array("I")  # name id -> length of its key in bytes
         self._char_lengths = array("I")  # name id -> length in characters
+        self._latin_edges = bytearray()  # name id -> 1 if its key starts, 2 if it ends with [A-Za-z0-9]
         self.relations: dict[tuple[int, int], tuple[str, ...]] = {}  # (head id, tail id) -> types
         self.has_relations = False  # a KB was given, so sentences are annotated for relations
         self.automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)  # value: name id
-        self._masks: list[int] = []
+        self.word_automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)  # value: see _PLAIN
+        self._keys: dict[int, str] = {}  # name id -> key, for a _SINGLE name
+        # name id -> lang mask, only for names of some languages: a dict of ints, which the garbage
+        # collector does not track, so its full collections do not walk a million entries
+        self._masks: dict[int, int] = {}
         self._lang_bits: dict[str, int] = {}
         self._label_ids: dict[str, int] = {}
         self._settings: dict[str, tuple[bool, int]] = {}  # sentence lang -> (spaced, lang bit)
@@ -134,17 +190,24 @@ class Gazetteer:
         if not name:
             raise InputError("empty name", path=path, line=line, field="name")
         type_id = self._entity_type(label, path, line)
-        mask = ANY_LANG if not lang else self._lang_bit(lang, create=True)
         key = self._key(name)
         index = self.automaton.get(key, -1)
         if index < 0:
-            self.automaton.add_word(key, len(self.type_ids))
+            index = len(self.type_ids)
+            if index == MAX_NAMES:  # the word automaton keeps 32-bit values
+                raise InputError(f"more than {MAX_NAMES} names; split the gazetteer", path=path, line=line)
+            self.automaton.add_word(key, index)
             self.type_ids.append(type_id)
-            self._byte_lengths.append(len(key))
             self._char_lengths.append(len(name))
-            self._masks.append(mask)
+            self._latin_edges.append(_latin(key[0]) | _latin(key[-1]) << 1)
+            if lang:
+                self._masks[index] = self._lang_bit(lang, create=True)
             return
-        self._masks[index] |= mask
+        if index in self._masks:  # a row without a language makes the name fit every language
+            if lang:
+                self._masks[index] |= self._lang_bit(lang, create=True)
+            else:
+                del self._masks[index]
         old = self.type_ids[index]
         if old in (AMBIGUOUS, type_id):
             return
@@ -176,9 +239,44 @@ class Gazetteer:
     def build(self) -> Gazetteer:
         """Compile the automaton (once); names can no longer be added, relations can."""
         if not self._built:
+            # the smallest items: lookups per match then miss the cache less beside the large automata
+            self._char_lengths = array(_typecode(max(self._char_lengths, default=0)), self._char_lengths)
+            self.type_ids = array(_typecode(len(self.type_names), signed=True), self.type_ids)
             self.automaton.make_automaton()
+            self._add_word_keys()
+            self.word_automaton.make_automaton()
             self._built = True
         return self
+
+    def _add_word_keys(self) -> None:
+        """Key every name that can meet text with spaces by its padded word view (module docstring)."""
+        unspaced = sum(bit for lang, bit in self._lang_bits.items() if lang in UNSPACED_LANGUAGES)
+        words, keys = self.word_automaton, self._keys
+        for raw, index in self.automaton.items():
+            mask = self._masks.get(index, ANY_LANG)
+            if mask != ANY_LANG and not mask & ~unspaced:
+                continue  # a name of zh, ja or th only
+            key = raw.encode("latin-1").decode("utf-8")
+            view = word_view(key)
+            lead, trail = view[0] != " ", view[-1] != " "
+            padded = _as_bytes(f"{' ' * lead}{view}{' ' * trail}")
+            value = words.get(padded, -1)
+            if value < 0:
+                if lead and trail and view == key and mask == ANY_LANG:
+                    value = index << 2 | (_WORDS if " " in key else _PLAIN)
+                else:
+                    keys[index] = key
+                    value = index << 3 | trail << 2 | _SINGLE
+            else:  # another name has the same view: look the text up in `automaton` for both
+                if value & 3 == _SHARED:
+                    spans = value >> 2 & 15
+                elif value & 3 == _SINGLE:
+                    other = keys.pop(value >> 3)
+                    spans = 1 << (2 * (word_view(other[0]) != " ") + (value >> 2 & 1))
+                else:
+                    spans = 8
+                value = len(padded) << 6 | (spans | 1 << (2 * lead + trail)) << 2 | _SHARED
+            words.add_word(padded, value)
 
     def add_relation(
         self, head: str, label: str, tail: str, *, path: Any = None, line: int | None = None
@@ -215,59 +313,139 @@ class Gazetteer:
             self.relations[(ids[0], ids[1])] = (*known, relation)
         self.has_relations = True
 
-    def find(self, text: str, lang: str) -> list[tuple[int, int, int]]:
+    def find(self, text: str, lang: str) -> list[Span]:
         """Mentions in one sentence as ``(start, end, name id)``, end exclusive, leftmost-longest."""
+        return self.find_all([text], lang)[0]
+
+    def find_all(self, texts: Sequence[str], lang: str) -> list[list[Span]]:
+        """``find`` for each of many sentences of one language, in one pass of an automaton."""
         setting = self._settings.get(lang)
         if setting is None:
             self.build()
             spaced = base_lang(lang) not in UNSPACED_LANGUAGES
-            setting = self._settings[lang] = (spaced, self._lang_bit(lang))
+            # a language no row names gets a bit no name has, so only names of every language fit
+            bit = self._lang_bit(lang) or 1 << len(self._lang_bits)
+            setting = self._settings[lang] = (spaced, bit)
         spaced, bit = setting
-        if not self.type_ids:  # pyahocorasick cannot search an empty automaton
-            return []
-        search = text if self.case_sensitive else fold_case(text)
-        hits: Iterable[tuple[int, int]]
-        if search.isascii():  # byte offsets are character offsets
-            hits, lengths = self.automaton.iter(search), self._byte_lengths
-        else:  # the offset of the last byte becomes that of the last character by decoding
-            raw, lengths = search.encode("utf-8"), self._char_lengths
-            hits = [
-                (len(raw[: end + 1].decode("utf-8")) - 1, index)
-                for end, index in self.automaton.iter(raw.decode("latin-1"))
-            ]
-        if self._lang_bits:  # some names belong to one language: drop the others' first
-            masks = self._masks
-            hits = [(end, index) for end, index in hits if masks[index] == ANY_LANG or masks[index] & bit]
-        # padded[i : i + 2] is the pair of characters around the edge before text[i]; one slice and
-        # one isalnum() settle nearly every edge, which matters because most hits are rejected here
-        padded = f" {text} "
-        candidates = []
-        for end, index in hits:
-            length = lengths[index]
-            start = end - length + 1
-            if spaced:  # the end edge first: most rejected hits are prefixes of a longer word
-                pair = padded[end + 1 : end + 3]
-                if pair.isalnum() or ((not pair.isascii() or "_" in pair) and _joins(pair)):
-                    continue
-                pair = padded[start : start + 2]
-                if pair.isalnum() or ((not pair.isascii() or "_" in pair) and _joins(pair)):
-                    continue
-            else:  # no spaces: only a Latin word inside the text has edges to respect
-                pair = padded[end + 1 : end + 3]
-                if pair.isalnum() and pair.isascii():
-                    continue
-                pair = padded[start : start + 2]
-                if pair.isalnum() and pair.isascii():
-                    continue
-            candidates.append((start, -length, index))
-        candidates.sort()
-        found = []
-        covered = 0
-        for start, neg_length, index in candidates:
-            if start >= covered:
-                covered = start - neg_length
-                found.append((start, covered, index))
+        found: list[list[Span]] = [[] for _ in texts]
+        # each text between newlines: text k is joined[bounds[k] : bounds[k + 1] - 1]
+        joined = "\n".join(["", *texts, ""])
+        bounds = list(accumulate([len(text) + 1 for text in texts], initial=1))
+        search = joined if self.case_sensitive else fold_case(joined)
+        if spaced and len(self.word_automaton):  # pyahocorasick cannot search an empty automaton
+            self._find_words(search, bit, bounds, found)
+        elif not spaced and self.type_ids:
+            self._find_unspaced(joined, search, bit, bounds, found)
         return found
+
+    def _find_words(self, search: str, bit: int, bounds: list[int], found: list[list[Span]]) -> None:
+        """Scan the word view; spans come by their end, so leftmost-longest is settled as they come."""
+        view = word_view(search)
+        lengths, masks, keys = self._char_lengths, self._masks, self._keys
+        encoded = None if view.isascii() else view.encode("utf-8")  # else byte offsets are character offsets
+        starts = encoded.translate(_CHARACTER_STARTS) if encoded else None
+        base = limit = last = byte = char = 0  # encoded[:byte] holds `char` characters
+        spans = found[0]
+        late: list[Span] = []  # spans that end after the key that found them: added once the scan passes
+        for end, value in self.word_automaton.iter(view if encoded is None else encoded.decode("latin-1")):
+            if starts is not None:  # the offset of the key's last byte becomes that of its last character
+                if end >= byte:
+                    char += starts.count(1, byte, end + 1)
+                    byte = end + 1
+                end = char - 1
+            # end: the key's last character, the space after a name that ends a word
+            if end >= limit:  # the next text with a match: a key never crosses two (or is dropped)
+                k = bisect_right(bounds, end) - 1  # -1 for a key that ends on the first newline: none fits
+                base, limit, spans = bounds[k], bounds[k + 1], found[k]
+                last = spans[-1][1] + base if spans else base
+            if late and end >= late[0][1]:
+                last = _add_late(late, bounds, found, spans, base)
+            kind = value & 3
+            if kind <= _WORDS:
+                index = value >> 2
+                start = end - lengths[index]
+                if kind and search[start:end] != view[start:end]:
+                    continue  # the text has other non-word characters where the name has spaces
+                if start >= last:
+                    spans.append((start - base, end - base, index))
+                    last = end
+                elif spans[-1][0] + base >= start:  # else the last span starts first and wins
+                    if len(spans) == 1 or spans[-2][1] + base <= start:
+                        spans[-1] = (start - base, end - base, index)  # it only overlaps the last span
+                        last = end
+                    else:
+                        last = _add_overlapping(spans, start - base, end - base, index) + base
+                continue
+            if kind == _SINGLE:
+                index = value >> 3
+                stop = end + 1 - (value >> 2 & 1)
+                start = stop - lengths[index]
+                if search[start:stop] != keys[index] or not masks.get(index, ANY_LANG) & bit:
+                    continue
+                keyed = [(start, stop, index)]
+            else:
+                keyed = self._shared(search, end, value, bit)
+            for start, stop, index in keyed:
+                if start < base or stop >= limit:
+                    continue  # across the newline between two texts
+                if stop > end:
+                    late.append((start, stop, index))
+                else:
+                    last = _add_overlapping(spans, start - base, stop - base, index) + base
+        if late:
+            _add_late(late, bounds, found, spans, base)
+
+    def _shared(self, search: str, end: int, value: int, bit: int) -> list[Span]:
+        """The names behind a _SHARED key that ends at ``end``: each span it allows is looked up."""
+        masks, found = self._masks, []
+        first = end - (value >> 6) + 1  # the key's first character
+        for lead, trail in ((0, 0), (0, 1), (1, 0), (1, 1)):
+            if value >> (2 * lead + trail + 2) & 1:
+                start, stop = first + lead, end + 1 - trail
+                index = self.automaton.get(_as_bytes(search[start:stop]), -1)
+                if index >= 0 and masks.get(index, ANY_LANG) & bit:
+                    found.append((start, stop, index))
+        return found
+
+    def _find_unspaced(
+        self, joined: str, search: str, bit: int, bounds: list[int], found: list[list[Span]]
+    ) -> None:
+        lengths, masks, latin_edges = self._char_lengths, self._masks, self._latin_edges
+        encoded = None if search.isascii() else search.encode("utf-8")
+        starts = encoded.translate(_CHARACTER_STARTS) if encoded else None
+        base = limit = last = byte = char = 0
+        spans = found[0]
+        for end, index in self.automaton.iter(search if encoded is None else encoded.decode("latin-1")):
+            if starts is not None:
+                if end >= byte:
+                    char += starts.count(1, byte, end + 1)
+                    byte = end + 1
+                end = char - 1
+            if masks and not masks.get(index, ANY_LANG) & bit:
+                continue
+            start = end - lengths[index] + 1
+            # joined[i - 1 : i + 1] is the pair of characters around the edge before joined[i]; only a
+            # Latin word inside the text has edges to respect, and only a name with such an edge can
+            # meet one (a text character whose fold is not [A-Za-z0-9] is not either)
+            edges = latin_edges[index]
+            if edges:
+                pair = joined[end : end + 2]
+                if edges & 2 and pair.isalnum() and pair.isascii():
+                    continue
+                pair = joined[start - 1 : start + 1]
+                if edges & 1 and pair.isalnum() and pair.isascii():
+                    continue
+            if end >= limit:
+                k = bisect_right(bounds, end) - 1
+                base, limit, spans = bounds[k], bounds[k + 1], found[k]
+                last = base
+            if start < base or end + 1 >= limit:
+                continue  # across the newline between two texts
+            if start >= last:
+                spans.append((start - base, end + 1 - base, index))
+                last = end + 1
+            elif spans[-1][0] + base >= start:  # else the last span starts first and wins
+                last = _add_overlapping(spans, start - base, end + 1 - base, index) + base
 
     def _lang_bit(self, lang: str, *, create: bool = False) -> int:
         """The bit of a base language in the name masks; 0 for a language no row names."""
@@ -293,6 +471,34 @@ class Gazetteer:
         """The entity type a name is annotated with, or None when unknown or ambiguous."""
         index = self.automaton.get(self._key(name), -1)
         return self.type_names[self.type_ids[index]] if index >= 0 and self.type_ids[index] >= 0 else None
+
+
+def _add_overlapping(spans: list[Span], start: int, stop: int, index: int) -> int:
+    """Add a span that ends no earlier than any in ``spans`` (disjoint, in order), leftmost-longest.
+
+    The spans it overlaps are a tail of ``spans``. If the first of them starts before it, that one
+    wins; otherwise the new span starts no later and ends no earlier than each, and replaces them all.
+    A span dropped earlier lost to one starting no later than the new span and ending no later, so
+    it overlaps the new span too and stays dropped. Returns where the last span ends.
+    """
+    at = len(spans)
+    while at and spans[at - 1][1] > start:
+        at -= 1
+    if at == len(spans) or spans[at][0] >= start:
+        del spans[at:]
+        spans.append((start, stop, index))
+    return spans[-1][1]
+
+
+def _add_late(
+    late: list[Span], bounds: list[int], found: list[list[Span]], spans: list[Span], base: int
+) -> int:
+    """Add the late spans (joined offsets) to their texts; returns where ``spans`` ends (joined offset)."""
+    for start, stop, index in late:
+        k = bisect_right(bounds, start) - 1
+        _add_overlapping(found[k], start - bounds[k], stop - bounds[k], index)
+    late.clear()
+    return spans[-1][1] + base if spans else base
 
 
 def _read_tsv(path: Path, columns: tuple[str, ...], required: int) -> Iterator[tuple[int, list[str]]]:

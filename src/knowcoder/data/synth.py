@@ -30,6 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from knowcoder.data.instance import Instance
+from knowcoder.data.names import generated_name
 from knowcoder.errors import ConfigError, DataFormatError, OntologyError
 from knowcoder.schema.ontology import Kind, Ontology
 
@@ -275,8 +276,13 @@ def synthesize(
     languages: Sequence[str] = ("en", "zh"),
     seed: int = 0,
     lexicon: Lexicon | None = None,
+    generated_names: float = 0.0,
 ) -> Iterator[Instance]:
-    """Yield ``counts[split]`` instances per split (in the mapping's order), ids ``synth-<lang>-NNNNNN``."""
+    """Yield ``counts[split]`` instances per split (in the mapping's order), ids ``synth-<lang>-NNNNNN``.
+
+    ``generated_names`` is the share of person and organization slots filled with generated
+    names (``knowcoder.data.names``) instead of the lexicon's, in every split.
+    """
     counts = DEFAULT_COUNTS if counts is None else counts
     lexicon = lexicon if lexicon is not None else load_lexicon()
     languages = tuple(languages)
@@ -293,12 +299,16 @@ def synthesize(
             raise ConfigError(
                 f"count must be a whole number >= 0, got {count!r}", field=f"data.synth.{split}"
             )
+    if not 0.0 <= generated_names <= 1.0:
+        raise ConfigError(
+            f"must be between 0 and 1, got {generated_names}", field="data.synth.generated_names"
+        )
     check_lexicon(lexicon, ontology, languages)
-    return _generate(lexicon, dict(counts), languages, seed)
+    return _generate(lexicon, dict(counts), languages, seed, generated_names)
 
 
 def _generate(
-    lexicon: Lexicon, counts: dict[str, int], languages: tuple[str, ...], seed: int
+    lexicon: Lexicon, counts: dict[str, int], languages: tuple[str, ...], seed: int, generated: float
 ) -> Iterator[Instance]:
     next_id = dict.fromkeys(languages, 0)
     for split, count in counts.items():
@@ -310,7 +320,7 @@ def _generate(
             template = rng.choice(lexicon.templates[lang])
             instance_id = f"{DATASET}-{lang}-{next_id[lang]:06d}"
             next_id[lang] += 1
-            yield _render(template, names, lexicon.types, rng, instance_id, split)
+            yield _render(template, names, lexicon.types, rng, instance_id, split, generated)
 
 
 def _draw_distinct(rng: random.Random, names: tuple[str, ...], count: int) -> list[str]:
@@ -331,11 +341,18 @@ def _render(
     rng: random.Random,
     instance_id: str,
     split: str,
+    generated: float = 0.0,
 ) -> Instance:
     lang = template.lang
     filler: dict[str, str] = {}
     for pool, slots in template.pool_slots:
         filler.update(zip(slots, _draw_distinct(rng, names[(pool, lang)], len(slots)), strict=True))
+        if generated > 0:
+            for slot in slots:
+                if rng.random() < generated:
+                    fresh = generated_name(types[pool], lang, rng)
+                    if fresh is not None and fresh not in filler.values():
+                        filler[slot] = fresh
 
     parts: list[str] = []
     offset = 0

@@ -53,6 +53,7 @@ def write_synthetic(params: Params, ontology: Ontology, path: Path) -> int:
         counts={"train": config.train, "dev": config.dev, "test": config.test},
         languages=tuple(config.languages),
         seed=config.seed,
+        generated_names=config.generated_names,
     )
     return write_instances(path, instances)
 

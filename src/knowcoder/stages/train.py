@@ -156,15 +156,17 @@ def _align_examples(
     config = params.corpus.align
     builder = prompt_builder(params, ontology, shuffled=False)
     pairs = (
-        pair
-        for pair in read_pairs(params.paths.parallel)
-        if pair.source.split in (None, params.corpus.split)
+        pair for pair in read_pairs(params.paths.parallel) if pair.source.split in (None, params.corpus.split)
     )
-    alignment = alignment_examples(pairs, builder, tasks=config.tasks, both_directions=config.both_directions, report=report)
+    alignment = alignment_examples(
+        pairs, builder, tasks=config.tasks, both_directions=config.both_directions, report=report
+    )
     instructions: list[InstructionExample] = []
     if config.instruction_mix > 0:
         instructions = list(_sft_examples(params, layout, ontology, CorpusReport()))
-    yield from mix_with_instructions(alignment, instructions, ratio=config.instruction_mix, seed=params.corpus.seed)
+    yield from mix_with_instructions(
+        alignment, instructions, ratio=config.instruction_mix, seed=params.corpus.seed
+    )
 
 
 # ---- models -----------------------------------------------------------------------------
@@ -201,7 +203,9 @@ def ensure_base_model(params: Params) -> Path | str:
 
     tiny = params.model.tiny
     log.info("building the tiny base model in %s", base)
-    tokenizer = train_tokenizer(corpus_texts(layout), vocab_size=tiny.vocab_size, min_frequency=tiny.min_frequency)
+    tokenizer = train_tokenizer(
+        corpus_texts(layout), vocab_size=tiny.vocab_size, min_frequency=tiny.min_frequency
+    )
     model = build_tiny_model(
         tokenizer,
         hidden_size=tiny.hidden_size,
@@ -241,7 +245,9 @@ def run_training(params: Params, stage: str, *, fresh: bool = False) -> Any:
     layout = Layout(params)
     corpus = layout.corpus(stage)
     if not corpus.is_file():
-        raise ConfigError(f"{corpus} does not exist; run `knowcoder corpus --stage {stage}` first", field="--stage")
+        raise ConfigError(
+            f"{corpus} does not exist; run `knowcoder corpus --stage {stage}` first", field="--stage"
+        )
     init = stage_init(params, stage)
     if fresh:
         clear_checkpoints(layout.checkpoints(stage))

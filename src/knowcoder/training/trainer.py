@@ -71,7 +71,9 @@ def _packed_rows(corpus: str, tokenizer_dir: str, max_length: int, digest: str) 
     )
 
 
-def _encoded_examples(corpus: str, tokenizer_dir: str, max_length: int, digest: str) -> Iterator[dict[str, Any]]:
+def _encoded_examples(
+    corpus: str, tokenizer_dir: str, max_length: int, digest: str
+) -> Iterator[dict[str, Any]]:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
@@ -111,7 +113,9 @@ def use_bf16(setting: str) -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
-def training_arguments(stage: str, config: StageTraining, train: TrainConfig, output_dir: Path) -> TrainingArguments:
+def training_arguments(
+    stage: str, config: StageTraining, train: TrainConfig, output_dir: Path
+) -> TrainingArguments:
     """TrainingArguments for one stage; DeepSpeed only when asked and only with CUDA."""
     if train.deepspeed and not torch.cuda.is_available():
         raise ConfigError(
@@ -166,11 +170,11 @@ class StageMetrics(TrainerCallback):
         self.started = time.perf_counter()
         self.tokens_at_start = 0
 
-    def on_train_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+    def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.perf_counter()
         self.tokens_at_start = state.num_input_tokens_seen
 
-    def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+    def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "loss" in logs:
             elapsed = time.perf_counter() - self.started
             tokens = state.num_input_tokens_seen - self.tokens_at_start
@@ -230,7 +234,9 @@ def train_stage(
     collator = (
         PackedCollator(tokenizer.pad_token_id, stats)
         if stage in PACKED_STAGES
-        else PaddingCollator(tokenizer.pad_token_id, multiple_of=8 if torch.cuda.is_available() else 1, stats=stats)
+        else PaddingCollator(
+            tokenizer.pad_token_id, multiple_of=8 if torch.cuda.is_available() else 1, stats=stats
+        )
     )
     # Without this, the model builds a KV cache in training and transformers then ignores the
     # restarting position_ids: packed documents would silently attend across their boundaries.
@@ -263,7 +269,7 @@ def train_stage(
     }
     metrics_path = output_dir.parent / f"{output_dir.name}.metrics.json"
     if trainer.is_world_process_zero():
-        final = trainer.model
+        final: Any = trainer.model
         if config.lora.enabled and config.lora.merge:
             final = final.merge_and_unload()
         final.config.use_cache = True  # generation wants the cache back

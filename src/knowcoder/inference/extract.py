@@ -1,0 +1,239 @@
+"""Batched extraction: prompts in, parsed records out.
+
+Requests are sorted by prompt length and generated in left-padded batches with greedy
+decoding and the KV cache, stopping at end-of-sequence or at ``\"\"\"`` (the released models'
+stop), with a cap on new tokens. A prompt longer than ``head_tokens + tail_tokens`` keeps its
+first ``head_tokens`` and last ``tail_tokens`` tokens, as the released evaluation did. Every
+output goes through the safe parser with the classes and sentence of its own prompt.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from knowcoder.data.instance import Instance
+from knowcoder.parser import ParseReport, parse_results
+from knowcoder.prompts import PromptBuilder
+from knowcoder.records import Record
+from knowcoder.schema.ontology import Ontology
+from knowcoder.tasks import get_task
+
+STOP_STRINGS = ('"""',)
+
+
+@dataclass(frozen=True)
+class ExtractionRequest:
+    """One sentence and task, with the classes its prompt defines."""
+
+    id: str
+    task: str
+    text: str
+    types: tuple[str, ...]
+    dataset: str | None = None
+    lang: str | None = None
+    given: tuple[Record, ...] = ()  # EAE: the events whose arguments are wanted (trigger hints)
+
+
+@dataclass
+class Prediction:
+    request: ExtractionRequest
+    output: str
+    records: list[Record]
+    report: ParseReport
+    prompt_tokens: int = 0
+    truncated_prompt: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.request.id,
+            "task": self.request.task,
+            "dataset": self.request.dataset,
+            "lang": self.request.lang,
+            "text": self.request.text,
+            "types": list(self.request.types),
+            "output": self.output,
+            "records": [r.to_dict() for r in self.records],
+            "report": self.report.to_dict(),
+        }
+
+
+def schema_types(instances: Sequence[Instance], task: str, ontology: Ontology) -> list[str]:
+    """The dataset's schema for a task: every class of the task's kind its gold data uses."""
+    kind = get_task(task).kind
+    seen: dict[str, None] = {}
+    for instance in instances:
+        for name in get_task(task).positive_types(instance):
+            if ontology.kind_of(name) == kind:
+                seen[name] = None
+    return [name for name in ontology.names(kind) if name in seen]
+
+
+def requests_for(
+    instances: Sequence[Instance], task: str, ontology: Ontology, *, types: str | Sequence[str] = "dataset"
+) -> list[ExtractionRequest]:
+    """Requests for every instance annotated for ``task``.
+
+    ``types``: ``"dataset"`` (the classes the data uses, like a benchmark's label set), ``"instance"``
+    (each sentence's own gold classes: an oracle, for debugging), or an explicit list.
+    """
+    task_obj = get_task(task)
+    fixed: list[str] | None = None
+    if types == "dataset":
+        fixed = schema_types(instances, task, ontology)
+    elif not isinstance(types, str):
+        fixed = list(types)
+    elif types != "instance":
+        raise ValueError(f"types must be 'dataset', 'instance' or a list of classes, not {types!r}")
+    requests = []
+    for instance in instances:
+        gold = task_obj.gold_records(instance, ontology)
+        if gold is None:
+            continue
+        chosen = fixed if fixed is not None else [t for t in task_obj.positive_types(instance)]
+        given = tuple(gold) if task_obj.name == "eae" else ()
+        requests.append(
+            ExtractionRequest(
+                f"{instance.id}:{task_obj.name}",
+                task_obj.name,
+                instance.text,
+                tuple(chosen or ontology.names(task_obj.kind)),
+                instance.dataset,
+                instance.lang,
+                given,
+            )
+        )
+    return requests
+
+
+@dataclass
+class Extractor:
+    """Generates and parses; holds a model, its tokenizer and a prompt builder."""
+
+    model: Any
+    tokenizer: Any
+    builder: PromptBuilder
+    batch_size: int = 16
+    max_new_tokens: int = 640
+    head_tokens: int = 1500
+    tail_tokens: int = 2000
+    constrained: bool = False
+    parser_limits: dict[str, int] = field(default_factory=dict)
+    _trie: Any = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def load(
+        cls,
+        model_path: str | Path,
+        builder: PromptBuilder,
+        *,
+        trust_remote_code: bool = False,
+        dtype: str = "auto",
+        **options: Any,
+    ) -> Extractor:
+        """From a merged checkpoint, or from a LoRA adapter directory (its base is loaded first)."""
+        from knowcoder.modeling.loading import load_adapter_model, load_model
+
+        path = Path(model_path)
+        adapter_config = path / "adapter_config.json"
+        if adapter_config.is_file():
+            base_name = json.loads(adapter_config.read_text(encoding="utf-8"))["base_model_name_or_path"]
+            base, tokenizer = load_model(
+                base_name, trust_remote_code=trust_remote_code, dtype=dtype, padding_side="left"
+            )
+            model = load_adapter_model(base, path)
+        else:
+            model, tokenizer = load_model(
+                str(path), trust_remote_code=trust_remote_code, dtype=dtype, padding_side="left"
+            )
+        model.eval()
+        return cls(model, tokenizer, builder, **options)
+
+    # ---- prompts ------------------------------------------------------------------------
+    def prompt_ids(self, request: ExtractionRequest) -> tuple[list[int], bool]:
+        prompt = self.builder.prompt(
+            request.text, request.task, request.types, dataset=request.dataset, given=request.given
+        )
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if self.tokenizer.bos_token_id is not None:
+            ids = [self.tokenizer.bos_token_id, *ids]
+        if len(ids) > self.head_tokens + self.tail_tokens:
+            return ids[: self.head_tokens] + ids[-self.tail_tokens :], True
+        return ids, False
+
+    # ---- generation ---------------------------------------------------------------------
+    def generate(
+        self, requests: Sequence[ExtractionRequest], *, progress: bool = False
+    ) -> list[tuple[str, int, bool]]:
+        """(output text, prompt tokens, prompt shortened) per request, in request order."""
+        encoded = [self.prompt_ids(request) for request in requests]
+        order = sorted(range(len(requests)), key=lambda i: len(encoded[i][0]), reverse=True)
+        outputs: list[tuple[str, int, bool]] = [("", 0, False)] * len(requests)
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        iterator: Iterable[list[int]] = batches
+        if progress:
+            from tqdm import tqdm
+
+            iterator = tqdm(batches, desc="generate", unit=" batch", disable=None)
+        for batch in iterator:
+            texts = self._generate_batch([encoded[i][0] for i in batch], [requests[i] for i in batch])
+            for index, text in zip(batch, texts, strict=True):
+                outputs[index] = (text, len(encoded[index][0]), encoded[index][1])
+        return outputs
+
+    def _generate_batch(self, prompts: list[list[int]], requests: list[ExtractionRequest]) -> list[str]:
+        pad = self.tokenizer.pad_token_id
+        width = max(len(p) for p in prompts)
+        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
+        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+        device = next(self.model.parameters()).device
+        kwargs: dict[str, Any] = {}
+        if self.constrained:
+            kwargs["logits_processor"] = self._constraint(requests)
+        else:
+            kwargs.update(stop_strings=list(STOP_STRINGS), tokenizer=self.tokenizer)
+        with torch.inference_mode():
+            generated = self.model.generate(
+                input_ids=input_ids.to(device),
+                attention_mask=attention.to(device),
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                use_cache=True,
+                pad_token_id=pad,
+                eos_token_id=self.tokenizer.eos_token_id,
+                **kwargs,
+            )
+        new = generated[:, width:]
+        return [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]
+
+    def _constraint(self, requests: list[ExtractionRequest]) -> Any:
+        from transformers import LogitsProcessorList
+
+        from knowcoder.inference.constrained import SchemaConstraint, TokenTrie
+        from knowcoder.inference.grammar import ResultsGrammar
+
+        if self._trie is None:  # one byte trie of the vocabulary, shared by every batch
+            self._trie = TokenTrie.from_tokenizer(self.tokenizer)
+        grammars = [ResultsGrammar.for_prompt(self.builder, r.task, r.types, r.text) for r in requests]
+        constraint = SchemaConstraint(
+            grammars, self._trie, self.tokenizer.eos_token_id, max_new_tokens=self.max_new_tokens
+        )
+        return LogitsProcessorList([constraint])
+
+    # ---- extraction ---------------------------------------------------------------------
+    def extract(self, requests: Sequence[ExtractionRequest], *, progress: bool = False) -> list[Prediction]:
+        """Generate for every request and parse each output against its own prompt's classes."""
+        predictions = []
+        for request, (text, n_prompt, shortened) in zip(
+            requests, self.generate(requests, progress=progress), strict=True
+        ):
+            allowed = self.builder.allowed(request.task, request.types, request.text)
+            parsed = parse_results(text, request.task, allowed, **self.parser_limits)
+            predictions.append(Prediction(request, text, parsed.records, parsed.report, n_prompt, shortened))
+        return predictions

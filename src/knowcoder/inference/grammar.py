@@ -1,0 +1,311 @@
+"""The answers one prompt admits: ``results = [...]`` with only its classes and spans of its sentence.
+
+:class:`ResultsGrammar` is a deterministic automaton over the UTF-8 bytes of the single-line
+(``style="knowcoder"``) results format that :func:`knowcoder.prompts.render_results` writes. It
+works on bytes, not characters, because byte-level BPE tokens may end inside a character. States
+are small hashable tuples, so callers can cache per state; their layout is private.
+
+The format, per task (``Ent`` is an entity class wrapping one span, ``S`` a span literal)::
+
+    results = []    |    results = [ITEM, ITEM, ...]
+    ner, ed: Type(S)        re: Type(Ent(S), Ent(S))
+    eae:     Type(trigger=S, role=[Ent(S), ...], ...)   roles: a subset, in declared order
+
+A span literal is the :func:`~knowcoder.schema.literals.py_str` form of a non-empty substring of
+the sentence. Matching runs on the escaped sentence and may start and end only where a character
+starts, so an escape sequence or a multi-byte character is never cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from knowcoder.prompts import PromptBuilder
+from knowcoder.schema.literals import py_str
+from knowcoder.schema.ontology import Ontology
+from knowcoder.tasks import get_task
+from knowcoder.tasks.base import Allowed, Task
+
+#: an automaton state; a plain tuple so that it hashes and compares cheaply
+State = tuple[Any, ...]
+
+END: State = ("end",)  # the list is closed: only EOS may follow
+_OPEN: State = ("open",)  # just after "results = [": "]" or the first item
+_SEP: State = ("sep",)  # after an item: ", " and another, or "]"
+_ITEM, _ENT = "item", "ent"  # which name set a ("name", ...) state draws from
+SUPPORTED_TASKS = ("ner", "re", "ed", "eae")
+
+_QUOTE, _LPAREN, _RPAREN, _COMMA, _EQUALS, _RBRACKET = b'"(),=]'
+
+
+def _lit(text: bytes, cont: State) -> State:
+    """Expect ``text`` byte by byte, then continue in ``cont``."""
+    return ("lit", text, 0, cont)
+
+
+def _span(cont: State) -> State:
+    """Expect a quoted span of the sentence, then continue in ``cont``."""
+    return _lit(b'"', ("str", None, cont))
+
+
+class _Names:
+    """A set of class or role names as a byte trie: next bytes and shortest completion per prefix."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.complete = frozenset(name.encode("utf-8") for name in names if name)
+        self.next_bytes: dict[bytes, set[int]] = {}
+        for name in self.complete:
+            for i in range(len(name)):
+                self.next_bytes.setdefault(name[:i], set()).add(name[i])
+
+    def completions(self, prefix: bytes) -> list[bytes]:
+        return [name for name in self.complete if name.startswith(prefix)]
+
+
+class _Spans:
+    """The escaped sentence, where its characters start, and the moves a span literal can make."""
+
+    def __init__(self, sentence: str) -> None:
+        units = [py_str(ch)[1:-1].encode("utf-8") for ch in sentence]  # py_str escapes char by char
+        self.text = b"".join(units)
+        size = len(self.text)
+        self.boundary = [False] * (size + 1)
+        offset = 0
+        for unit in units:
+            self.boundary[offset] = True
+            offset += len(unit)
+        self.boundary[size] = True
+        # bytes still to read from p to the next character start: 0 where one starts at p
+        self.to_boundary = [0] * (size + 1)
+        for p in range(size - 1, -1, -1):
+            self.to_boundary[p] = 0 if self.boundary[p] else self.to_boundary[p + 1] + 1
+        starts: dict[int, list[int]] = {}
+        for p in range(size):
+            if self.boundary[p]:
+                starts.setdefault(self.text[p], []).append(p + 1)
+        self.start_moves = {byte: frozenset(ends) for byte, ends in starts.items()}
+        self.shortest_unit = min((len(unit) for unit in units), default=0)
+
+    def moves(self, ends: frozenset[int]) -> dict[int, frozenset[int]]:
+        """Where a partial span matching up to each of ``ends`` goes on each next byte."""
+        grouped: dict[int, list[int]] = {}
+        text, size = self.text, len(self.text)
+        for p in ends:
+            if p < size:
+                grouped.setdefault(text[p], []).append(p + 1)
+        return {byte: frozenset(nxt) for byte, nxt in grouped.items()}
+
+
+class ResultsGrammar:
+    """The byte-level automaton of the results one prompt may get, with memoised moves.
+
+    ``types`` are the task's own classes, ``entity_types`` the classes that wrap RE and EAE
+    arguments, ``roles`` each event's role names in declared order (``ontology.roles`` order).
+    """
+
+    def __init__(
+        self,
+        task: str | Task,
+        types: Iterable[str],
+        sentence: str,
+        *,
+        entity_types: Iterable[str] = (),
+        roles: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.task = get_task(task).name
+        if self.task not in SUPPORTED_TASKS:
+            raise ValueError(
+                f"constrained decoding knows the formats of {', '.join(SUPPORTED_TASKS)}; "
+                f"got task {self.task!r}"
+            )
+        if self.task == "eae" and roles is None:
+            raise ValueError(
+                "an EAE grammar needs each event's roles in declared order: pass "
+                "roles=event_roles(ontology, types), or build it with ResultsGrammar.for_prompt"
+            )
+        self.sentence = sentence
+        self._names = {_ITEM: _Names(types), _ENT: _Names(entity_types)}
+        self._roles = {
+            event.encode("utf-8"): tuple(role.encode("utf-8") for role in ordered)
+            for event, ordered in (roles or {}).items()
+        }
+        self._spans = _Spans(sentence)
+        needs_entities = self.task == "re"
+        # An item that could never be finished (no span to quote, no class to wrap it) must not start.
+        self._items_possible = bool(
+            sentence and self._names[_ITEM].complete and (self._names[_ENT].complete or not needs_entities)
+        )
+        self.initial: State = _lit(b"results = [", _OPEN)
+        self._moves: dict[State, dict[int, State]] = {}
+        self._shortest: dict[State, int] = {}
+
+    # ---- construction from the prompt side ----------------------------------------------
+    @classmethod
+    def from_allowed(
+        cls, task: str | Task, allowed: Allowed, *, roles: Mapping[str, Sequence[str]] | None = None
+    ) -> ResultsGrammar:
+        """The grammar of ``allowed`` (from ``PromptBuilder.allowed``); EAE also needs ordered ``roles``."""
+        name = get_task(task).name
+        missing = [f for f in ("types", "sentence") if getattr(allowed, f) is None]
+        if name in ("re", "eae") and allowed.entity_types is None:
+            missing.append("entity_types")
+        if missing:
+            raise ValueError(
+                f"Allowed.{'/'.join(missing)} is None, but a grammar needs a finite schema and the sentence; "
+                "build it with PromptBuilder.allowed(task, types, sentence)"
+            )
+        assert allowed.types is not None and allowed.sentence is not None
+        if name == "eae" and roles is not None:
+            roles = {
+                event: [r for r in ordered if allowed.roles is None or r in allowed.roles.get(event, ())]
+                for event, ordered in roles.items()
+                if event in allowed.types
+            }
+        return cls(
+            name, allowed.types, allowed.sentence, entity_types=allowed.entity_types or (), roles=roles
+        )
+
+    @classmethod
+    def for_prompt(
+        cls, builder: PromptBuilder, task: str | Task, types: Sequence[str], sentence: str
+    ) -> ResultsGrammar:
+        """The grammar of the answer to ``builder.prompt(sentence, task, types)``."""
+        allowed = builder.allowed(task, types, sentence)
+        roles = event_roles(builder.ontology, allowed.types or ())
+        return cls.from_allowed(task, allowed, roles=roles)
+
+    # ---- the automaton --------------------------------------------------------------------
+    def moves(self, state: State) -> dict[int, State]:
+        """Every byte allowed in ``state``, with the state it leads to (empty at ``END``)."""
+        moves = self._moves.get(state)
+        if moves is None:
+            moves = self._moves[state] = self._compute_moves(state)
+        return moves
+
+    def advance(self, state: State | None, data: bytes | str) -> State | None:
+        """The state after ``data``, or ``None`` once a byte leaves the grammar."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        for byte in data:
+            if state is None:
+                return None
+            state = self.moves(state).get(byte)
+        return state
+
+    def accepts(self, text: str) -> bool:
+        """True when ``text`` is a complete answer (``results = [...]`` and nothing after it)."""
+        return self.advance(self.initial, text) == END
+
+    def shortest_completion(self, state: State) -> int:
+        """How many bytes at least finish an answer from ``state`` (0 at ``END``)."""
+        length = self._shortest.get(state)
+        if length is None:
+            length = self._shortest[state] = self._compute_shortest(state)
+        return length
+
+    def _compute_moves(self, state: State) -> dict[int, State]:
+        kind = state[0]
+        if kind == "lit":
+            _, text, i, cont = state
+            return {text[i]: cont if i + 1 == len(text) else ("lit", text, i + 1, cont)}
+        if kind == "str":
+            _, ends, cont = state
+            if ends is None:  # nothing quoted yet: start at any character, close not yet
+                return {byte: ("str", nxt, cont) for byte, nxt in self._spans.start_moves.items()}
+            moves: dict[int, State] = {b: ("str", nxt, cont) for b, nxt in self._spans.moves(ends).items()}
+            # All ends share one boundary status (an escape reads the same wherever it starts), and
+            # '"' never starts a character of the escaped sentence, so closing cannot clash.
+            if any(self._spans.boundary[p] for p in ends):
+                moves[_QUOTE] = cont
+            return moves
+        if kind == "name":
+            _, which, prefix, cont = state
+            names = self._names[which]
+            moves = {b: ("name", which, prefix + bytes((b,)), cont) for b in names.next_bytes.get(prefix, ())}
+            if prefix in names.complete:
+                moves[_LPAREN] = self._after_open(which, prefix, cont)
+            return moves
+        if kind == "open":
+            moves = {_RBRACKET: END}
+            if self._items_possible:
+                moves.update(self.moves(("name", _ITEM, b"", _SEP)))
+            return moves
+        if kind == "sep":
+            return {_COMMA: _lit(b" ", ("name", _ITEM, b"", _SEP)), _RBRACKET: END}
+        if kind == "roles":  # after the trigger or a role's list: another role, or close the event
+            _, event, first = state
+            moves = {_RPAREN: _SEP}
+            if first < len(self._roles.get(event, ())):
+                moves[_COMMA] = _lit(b" ", ("role", event, first, b""))
+            return moves
+        if kind == "role":
+            _, event, first, prefix = state
+            moves = {}
+            for j, role in enumerate(self._roles[event][first:], start=first):
+                if role == prefix:
+                    moves[_EQUALS] = _lit(b"[", ("args", event, j + 1))
+                elif role.startswith(prefix):
+                    b = role[len(prefix)]
+                    moves[b] = ("role", event, first, prefix + bytes((b,)))
+            return moves
+        if kind in ("args", "argsep"):  # inside a role's list, before the first argument or after one
+            _, event, after = state
+            nxt = ("argsep", event, after)
+            if kind == "args":
+                moves = dict(self.moves(("name", _ENT, b"", nxt)))
+            else:
+                moves = {_COMMA: _lit(b" ", ("name", _ENT, b"", nxt))}
+            moves[_RBRACKET] = ("roles", event, after)
+            return moves
+        return {}  # END
+
+    def _after_open(self, which: str, name: bytes, cont: State) -> State:
+        """What follows ``Name(``: one span for an entity, the task's arguments for an item."""
+        if which == _ENT or self.task in ("ner", "ed"):
+            return _span(_lit(b")", cont))
+        if self.task == "re":
+            tail = ("name", _ENT, b"", _lit(b")", cont))
+            return ("name", _ENT, b"", _lit(b", ", tail))
+        return _lit(b"trigger=", _span(("roles", name, 0)))
+
+    def _compute_shortest(self, state: State) -> int:
+        kind = state[0]
+        if kind == "end":
+            return 0
+        if kind in ("open", "sep"):
+            return 1
+        if kind == "lit":
+            _, text, i, cont = state
+            return len(text) - i + self.shortest_completion(cont)
+        if kind == "str":
+            _, ends, cont = state
+            if ends is None:
+                quoted = self._spans.shortest_unit
+            else:
+                quoted = min(self._spans.to_boundary[p] for p in ends)
+            return quoted + 1 + self.shortest_completion(cont)
+        if kind == "name":
+            _, which, prefix, cont = state
+            return min(
+                len(name) - len(prefix) + 1 + self.shortest_completion(self._after_open(which, name, cont))
+                for name in self._names[which].completions(prefix)
+            )
+        if kind == "roles":
+            return 1 + self.shortest_completion(_SEP)
+        if kind == "role":
+            _, event, first, prefix = state
+            return min(
+                len(role) - len(prefix) + len("=[]") + self.shortest_completion(("roles", event, j + 1))
+                for j, role in enumerate(self._roles[event][first:], start=first)
+                if role.startswith(prefix)
+            )
+        _, event, after = state  # args / argsep: close the list
+        return 1 + self.shortest_completion(("roles", event, after))
+
+
+def event_roles(ontology: Ontology, events: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Each event's role names in the order ``ontology.roles`` gives (the order targets are written in)."""
+    return {
+        event: tuple(role.name for role in ontology.roles(event)) for event in events if event in ontology
+    }

@@ -1,0 +1,170 @@
+"""Evaluation: score predictions against gold, or generate with a model and then score.
+
+Predictions files hold one JSON object per instance and task: ``{"id": "<instance id>:<task>",
+"task", "records": [...]}`` and/or ``"output"`` (raw model code, parsed here when ``records``
+is absent). Everything the stage writes goes to one directory: ``predictions.jsonl`` (when it
+generated), ``metrics.json``, ``per_type.csv``, ``report.md``, ``report.html`` and plots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from knowcoder.config import Params
+from knowcoder.data.instance import Instance
+from knowcoder.data.jsonl import iter_jsonl, read_instances, write_jsonl
+from knowcoder.errors import DataFormatError
+from knowcoder.evaluation.metrics import EvaluationResult, Scorer
+from knowcoder.parser import ParseReport, parse_results
+from knowcoder.prompts import PromptBuilder, PromptOptions
+from knowcoder.records import Record, record_from_dict
+from knowcoder.schema.ontology import Ontology
+from knowcoder.tasks import Allowed, get_task
+
+
+@dataclass
+class EvaluationRun:
+    result: EvaluationResult
+    out_dir: Path
+    examples: list[dict[str, Any]]
+
+
+def read_gold(paths: Iterable[str | Path], split: str | None) -> list[Instance]:
+    return [i for path in paths for i in read_instances(path) if split is None or i.split in (None, split)]
+
+
+def read_predictions(
+    path: str | Path, *, max_chars: int = 65_536
+) -> dict[str, tuple[list[Record], ParseReport | None, str | None]]:
+    """Records (and parse report, raw output) per ``"<instance id>:<task>"`` key."""
+    out: dict[str, tuple[list[Record], ParseReport | None, str | None]] = {}
+    for line, row in iter_jsonl(path):
+        key, task = row.get("id"), row.get("task")
+        if not isinstance(key, str) or not isinstance(task, str):
+            raise DataFormatError(
+                "each prediction needs string fields id and task", path=path, line=line, field="id"
+            )
+        if key in out:
+            raise DataFormatError(f"duplicate prediction {key!r}", path=path, line=line, field="id")
+        output = row.get("output")
+        try:
+            if "records" in row:
+                records = [record_from_dict(task, r) for r in row["records"]]
+                report = None
+            elif isinstance(output, str):
+                parsed = parse_results(output, task, Allowed(), max_chars=max_chars)
+                records, report = parsed.records, parsed.report
+            else:
+                raise DataFormatError("needs records or output", path=path, line=line, field="records")
+        except (KeyError, TypeError, ValueError) as error:
+            raise DataFormatError(
+                f"malformed record ({error})", path=path, line=line, field="records"
+            ) from error
+        out[key] = (records, report, output if isinstance(output, str) else None)
+    return out
+
+
+Predictions = Mapping[str, tuple[list[Record], ParseReport | None, str | None]]
+
+
+def score(
+    gold: Sequence[Instance],
+    predictions: Predictions,
+    ontology: Ontology | None,
+    *,
+    tasks: Sequence[str],
+    lenient: bool = False,
+) -> tuple[EvaluationResult, list[dict[str, Any]]]:
+    """Score every annotated (instance, task); a missing prediction counts as an empty one."""
+    scorer = Scorer(ontology, lenient=lenient)
+    examples = []
+    for instance in gold:
+        for name in tasks:
+            task = get_task(name)
+            expected = task.gold_records(instance, ontology)
+            if expected is None:
+                continue
+            records, report, output = predictions.get(f"{instance.id}:{task.name}", ([], None, None))
+            scorer.add(
+                task.name, expected, records, dataset=instance.dataset, lang=instance.lang, report=report
+            )
+            examples.append(
+                {
+                    "id": instance.id,
+                    "task": task.name,
+                    "dataset": instance.dataset,
+                    "lang": instance.lang,
+                    "text": instance.text,
+                    "gold": [r.to_dict() for r in expected],
+                    "pred": [r.to_dict() for r in records],
+                    "output": output,
+                    "report": report.to_dict() if report is not None else None,
+                }
+            )
+    return scorer.result(), examples
+
+
+def write_outputs(
+    result: EvaluationResult, examples: list[dict[str, Any]], out_dir: Path, *, title: str, worst: int
+) -> None:
+    from knowcoder.evaluation.report import write_report
+
+    write_report(result, examples, out_dir, title=title, worst=worst)
+
+
+def evaluate_predictions(
+    pred_path: str | Path,
+    gold_paths: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    ontology: Ontology | None,
+    tasks: Sequence[str],
+    split: str | None = None,
+    lenient: bool = False,
+    worst: int = 20,
+) -> EvaluationRun:
+    gold = read_gold(gold_paths, split)
+    result, examples = score(gold, read_predictions(pred_path), ontology, tasks=tasks, lenient=lenient)
+    write_outputs(result, examples, Path(out_dir), title=f"Evaluation of {Path(pred_path).name}", worst=worst)
+    return EvaluationRun(result, Path(out_dir), examples)
+
+
+def evaluate_model(
+    model: str | Path,
+    gold_paths: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    params: Params,
+    ontology: Ontology,
+    constrained: bool | None = None,
+    progress: bool = True,
+) -> EvaluationRun:
+    """Generate with ``model`` for every instance and task of the gold data, then score."""
+    from knowcoder.inference.extract import Extractor, requests_for
+
+    config = params.evaluation
+    out_dir = Path(out_dir)
+    gold = read_gold(gold_paths, config.split)
+    builder = PromptBuilder(ontology, PromptOptions(**params.prompt.model_dump()))
+    extractor = Extractor.load(
+        model,
+        builder,
+        trust_remote_code=params.model.trust_remote_code,
+        dtype=params.model.dtype,
+        batch_size=config.batch_size,
+        max_new_tokens=config.max_new_tokens,
+        head_tokens=config.head_tokens,
+        tail_tokens=config.tail_tokens,
+        constrained=config.constrained if constrained is None else constrained,
+        parser_limits={"max_chars": params.parser.max_chars, "max_depth": params.parser.max_depth},
+    )
+    requests = [r for task in config.tasks for r in requests_for(gold, task, ontology, types=config.types)]
+    predictions = extractor.extract(requests, progress=progress)
+    write_jsonl(out_dir / "predictions.jsonl", (p.to_dict() for p in predictions))
+    by_key = {p.request.id: (p.records, p.report, p.output) for p in predictions}
+    result, examples = score(gold, by_key, ontology, tasks=config.tasks, lenient=config.lenient)
+    write_outputs(result, examples, out_dir, title=f"Evaluation of {model}", worst=config.worst_examples)
+    return EvaluationRun(result, out_dir, examples)
