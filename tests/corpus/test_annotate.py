@@ -317,6 +317,24 @@ def test_no_match_crosses_from_one_sentence_to_the_next(ontology):
         assert gazetteer.find_all(["Al", "Qaeda", "Al\nQaeda"], lang) == [[], [], [(0, 8, 0)]]
 
 
+def test_names_too_long_to_pack_are_found_too(ontology):
+    # names of 128 characters or more keep their length outside the automaton's 32-bit value
+    words, word = "Al " * 50 + "Qaeda", "X" * 200  # 155 and 200 characters
+    other, shares = "Ab " * 50 + "Cd", "Ab-" + "Ab " * 49 + "Cd"  # one word view; `other` is keyed first
+    gazetteer = small(
+        ontology, (words, "ORG"), (word, "PER"), ("Qaeda", "LOC"), (shares, "PER"), (other, "ORG")
+    )
+    text = f"{words} and {word}, {word}x; {words.replace(' ', '-', 1)} {shares}"
+    found = [(s, e, gazetteer.type_names[gazetteer.type_ids[i]]) for s, e, i in gazetteer.find(text, "en")]
+    # the hyphenated copy of `words` 565-720 is no name, only its last word "Qaeda" 715-720 is
+    assert found == [
+        (0, 155, "Organization"),
+        (160, 360, "Person"),
+        (715, 720, "Location"),
+        (721, 873, "Person"),
+    ]
+
+
 def test_a_row_without_language_makes_a_name_fit_every_language(ontology):
     gazetteer = small(
         ontology, ("巴黎", "City", "zh"), ("巴黎", "City"), ("Lyon", "City", "fr"), ("Lyon", "City", "de")
@@ -333,7 +351,7 @@ def test_a_row_without_language_makes_a_name_fit_every_language(ontology):
 # punctuation, belong to one language, fold to several characters or hold a combining mark.
 NAMES = ["Al", "(Al)", "Al)", "(Al", "Al.", ".Al", "Al-Qaeda", "Al Qaeda", "Al  Qaeda", "Qaeda", "F. Scott"]
 NAMES += ["Yahoo!", "C++", "C", "é", "&", "New York", "York", "York Times", "纽约", "纽约时报", "Σ", "ß", "İ"]
-NAMES += ["x_y", "Alé", "A\u0301", "ok ok"]
+NAMES += ["x_y", "Alé", "A\u0301", "ok ok", "Alé-x", "Alé x"]  # one view, not ASCII
 NAME_LANGS = {"Yahoo!": "en", "纽约时报": "zh", "ok ok": "de"}
 PIECES = ["Al", "(", ")", "-", " ", "  ", ".", "Qaeda", "F", "Scott", "Yahoo", "!", "C", "+", "é", "&", "New"]
 PIECES += [
@@ -396,6 +414,7 @@ def brute_force(text, names, lang, case_sensitive):
 )
 @example(names=["Al", "Al)"], texts=["Al)"], case_sensitive=True, lang="en")
 @example(names=["New York", "York"], texts=["New-York", "x", "New York"], case_sensitive=True, lang="en")
+@example(names=["Alé-x", "Alé x", "x"], texts=["é Alé-x Alé x"], case_sensitive=True, lang="en")
 @example(
     names=["Yahoo!", "纽约时报", "纽约", "Al"], texts=["Yahoo!Al纽约时报"], case_sensitive=False, lang="zh"
 )

@@ -132,12 +132,17 @@ def test_constrained_random_model_on_the_sample_test_split(tmp_path_factory):
     ontology = load_ontology(REPO / "data/ontology.yaml")
     builder = PromptBuilder(ontology, PromptOptions(system=False, descriptions=False))
     test = [
-        i for lang in ("en", "zh") for i in read_instances(REPO / f"data/raw/sample/{lang}.jsonl") if i.split == "test"
+        i
+        for lang in ("en", "zh")
+        for i in read_instances(REPO / f"data/raw/sample/{lang}.jsonl")
+        if i.split == "test"
     ]
     batch = [r for task in ("ner", "re", "ed", "eae") for r in requests_for(test, task, ontology)]
     texts = [builder.prompt(r.text, r.task, r.types) for r in batch]
     tokenizer = train_tokenizer(texts, vocab_size=400, min_frequency=1)
-    model = build_tiny_model(tokenizer, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, seed=3)
+    model = build_tiny_model(
+        tokenizer, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, seed=3
+    )
     path = tmp_path_factory.mktemp("random") / "model"
     save_model_dir(model, tokenizer, path)
     extractor = Extractor.load(path, builder, batch_size=16, max_new_tokens=64, constrained=True)

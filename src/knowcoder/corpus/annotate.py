@@ -375,7 +375,7 @@ def _json_lines(
             ]
         json_langs: Iterable[str] = repeat(lang_json(None))
         if batch.langs is not None:
-            pass
+            json_langs = [lang_json(rec_lang) for rec_lang in compress(batch.langs, keep)]
         tails: Iterable[str] = repeat("]}\n")
         if has_relations:  # relation names are Python identifiers: no escaping
             tails = [

@@ -52,7 +52,7 @@ from __future__ import annotations
 import unicodedata
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -66,9 +66,11 @@ from knowcoder.schema.ontology import Kind, Ontology
 
 ANY_LANG = -1  # lang mask of a name that fits every language (all bits set)
 AMBIGUOUS = -1  # type id of a name whose rows disagree
-# Kinds of word-automaton key, in the 2 low bits of its value (pyahocorasick keeps 32-bit signed values):
-# _PLAIN, _WORDS: name id << 2; _SINGLE: name id << 3 | trail << 2; _SHARED: key length << 6 | spans << 2,
-# where bit 2 * lead + trail of spans says that some name has that lead and trail (see _add_word_keys).
+# Values of the word automaton (pyahocorasick keeps 32-bit signed ones). A name of words and spaces
+# (_PLAIN: one word, _WORDS: several) whose id and length fit is packed into a value >= 0, id << 8 |
+# length << 1 | 1 if _WORDS, so that a match needs no other lookup. Any other value v is stored as ~v,
+# with its kind in the 2 low bits: _PLAIN, _WORDS: id << 2; _SINGLE: id << 3 | trail << 2; _SHARED: key
+# length << 6 | spans << 2, where bit 2 * lead + trail of spans says some name has that lead and trail.
 _PLAIN, _WORDS, _SHARED, _SINGLE = 0, 1, 2, 3
 MAX_NAMES = 1 << 27
 Span = tuple[int, int, int]  # (start, end, name id)
@@ -89,18 +91,23 @@ def fold_case(text: str) -> str:
     folded = text.casefold()
     if len(folded) == len(text):  # folding only ever lengthens, so every character kept its place
         return folded
-    return "".join(low if len(low := char.casefold()) == 1 else char for char in text)
+    return text.translate(_FOLD_TABLE)
 
 
-class _WordTable(dict[int, int]):
-    """The ``str.translate`` table of ``word_view``, filled as characters are met."""
+class _Table(dict[int, int]):
+    """A ``str.translate`` table filled as characters are met, by a function of one character."""
+
+    def __init__(self, rule: Callable[[str], str]) -> None:
+        super().__init__()
+        self.rule = rule
 
     def __missing__(self, code: int) -> int:
-        self[code] = value = code if is_word_char(chr(code)) else 32
+        self[code] = value = ord(self.rule(chr(code)))
         return value
 
 
-_WORD_TABLE = _WordTable()
+_FOLD_TABLE = _Table(lambda char: low if len(low := char.casefold()) == 1 else char)
+_WORD_TABLE = _Table(lambda char: char if is_word_char(char) else " ")
 
 
 def word_view(text: str) -> str:
@@ -134,7 +141,7 @@ def base_lang(lang: str) -> str:
 
 
 class Gazetteer:
-    """Names with entity types and optional relations between names, compiled to one automaton."""
+    """Names with entity types and optional relations between names, compiled to two automata."""
 
     def __init__(self, ontology: Ontology, *, case_sensitive: bool = True, ambiguous: str = "skip") -> None:
         if ambiguous not in ("skip", "first"):
@@ -185,7 +192,7 @@ class Gazetteer:
     ) -> None:
         """Add one name row; ``label`` is an entity class name or alias; ``path``/``line`` locate errors."""
         if self._built:
-            raise RuntimeError("add every name before build() or find(); the automaton is compiled once")
+            raise RuntimeError("add every name before build() or find(); the automata are compiled once")
         name = name.strip()
         if not name:
             raise InputError("empty name", path=path, line=line, field="name")
@@ -237,7 +244,7 @@ class Gazetteer:
         return self._label_ids[label]
 
     def build(self) -> Gazetteer:
-        """Compile the automaton (once); names can no longer be added, relations can."""
+        """Compile the automata (once); names can no longer be added, relations can."""
         if not self._built:
             # the smallest items: lookups per match then miss the cache less beside the large automata
             self._char_lengths = array(_typecode(max(self._char_lengths, default=0)), self._char_lengths)
@@ -260,22 +267,26 @@ class Gazetteer:
             view = word_view(key)
             lead, trail = view[0] != " ", view[-1] != " "
             padded = _as_bytes(f"{' ' * lead}{view}{' ' * trail}")
-            value = words.get(padded, -1)
-            if value < 0:
+            value = words.get(padded, None)
+            if value is None:
                 if lead and trail and view == key and mask == ANY_LANG:
-                    value = index << 2 | (_WORDS if " " in key else _PLAIN)
+                    kind = _WORDS if " " in key else _PLAIN
+                    packed = index < 1 << 23 and len(key) < 1 << 7
+                    value = index << 8 | len(key) << 1 | kind if packed else ~(index << 2 | kind)
                 else:
                     keys[index] = key
-                    value = index << 3 | trail << 2 | _SINGLE
+                    value = ~(index << 3 | trail << 2 | _SINGLE)
             else:  # another name has the same view: look the text up in `automaton` for both
-                if value & 3 == _SHARED:
+                value = ~value
+                if value < 0 or value & 3 < _SHARED:  # a packed or other _PLAIN or _WORDS name
+                    spans = 8
+                elif value & 3 == _SHARED:
                     spans = value >> 2 & 15
-                elif value & 3 == _SINGLE:
+                else:
                     other = keys.pop(value >> 3)
                     spans = 1 << (2 * (word_view(other[0]) != " ") + (value >> 2 & 1))
-                else:
-                    spans = 8
-                value = len(padded) << 6 | (spans | 1 << (2 * lead + trail)) << 2 | _SHARED
+                size = len(view) + lead + trail  # in characters, as the offsets of a match
+                value = ~(size << 6 | (spans | 1 << (2 * lead + trail)) << 2 | _SHARED)
             words.add_word(padded, value)
 
     def add_relation(
@@ -360,38 +371,40 @@ class Gazetteer:
                 last = spans[-1][1] + base if spans else base
             if late and end >= late[0][1]:
                 last = _add_late(late, bounds, found, spans, base)
-            kind = value & 3
-            if kind <= _WORDS:
-                index = value >> 2
-                start = end - lengths[index]
-                if kind and search[start:end] != view[start:end]:
-                    continue  # the text has other non-word characters where the name has spaces
-                if start >= last:
-                    spans.append((start - base, end - base, index))
-                    last = end
-                elif spans[-1][0] + base >= start:  # else the last span starts first and wins
-                    if len(spans) == 1 or spans[-2][1] + base <= start:
-                        spans[-1] = (start - base, end - base, index)  # it only overlaps the last span
-                        last = end
-                    else:
-                        last = _add_overlapping(spans, start - base, end - base, index) + base
-                continue
-            if kind == _SINGLE:
-                index = value >> 3
-                stop = end + 1 - (value >> 2 & 1)
-                start = stop - lengths[index]
-                if search[start:stop] != keys[index] or not masks.get(index, ANY_LANG) & bit:
-                    continue
-                keyed = [(start, stop, index)]
+            if value >= 0:  # a packed name of words and spaces
+                index, start, words = value >> 8, end - (value >> 1 & 127), value & 1
+            elif ~value & 3 <= _WORDS:
+                index, start, words = ~value >> 2, end - lengths[~value >> 2], ~value & 1
             else:
-                keyed = self._shared(search, end, value, bit)
-            for start, stop, index in keyed:
-                if start < base or stop >= limit:
-                    continue  # across the newline between two texts
-                if stop > end:
-                    late.append((start, stop, index))
+                value = ~value
+                if value & 3 == _SINGLE:
+                    index = value >> 3
+                    stop = end + 1 - (value >> 2 & 1)
+                    start = stop - lengths[index]
+                    if search[start:stop] != keys[index] or not masks.get(index, ANY_LANG) & bit:
+                        continue
+                    keyed = [(start, stop, index)]
                 else:
-                    last = _add_overlapping(spans, start - base, stop - base, index) + base
+                    keyed = self._shared(search, end, value, bit)
+                for start, stop, index in keyed:
+                    if start < base or stop >= limit:
+                        continue  # across the newline between two texts
+                    if stop > end:
+                        late.append((start, stop, index))
+                    else:
+                        last = _add_overlapping(spans, start - base, stop - base, index) + base
+                continue
+            if words and search[start:end] != view[start:end]:
+                continue  # the text has other non-word characters where the name has spaces
+            if start >= last:
+                spans.append((start - base, end - base, index))
+                last = end
+            elif spans[-1][0] + base >= start:  # else the last span starts first and wins
+                if len(spans) == 1 or spans[-2][1] + base <= start:
+                    spans[-1] = (start - base, end - base, index)  # it only overlaps the last span
+                    last = end
+                else:
+                    last = _add_overlapping(spans, start - base, end - base, index) + base
         if late:
             _add_late(late, bounds, found, spans, base)
 

@@ -90,7 +90,8 @@ def read_instances_with_lines(path: str | Path) -> Iterator[tuple[int, Instance]
             yield lineno, parse_instance_line(line, path=path, lineno=lineno)
 
 
-def _current_umask() -> int:
+def current_umask() -> int:
+    """The process umask (reading it means setting it, so it is set straight back)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -102,7 +103,7 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.chmod(tmp_name, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs follow the umask
+    os.chmod(tmp_name, 0o666 & ~current_umask())  # mkstemp makes 0600; outputs follow the umask
     try:
         encoding = None if "b" in mode else "utf-8"
         with os.fdopen(fd, mode, encoding=encoding) as handle:

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
+from knowcoder.data.jsonl import current_umask
+
 #: files that hold the weights of a full (not adapter-only) model in Hugging Face format
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
 
@@ -90,7 +92,7 @@ def save_model_dir(model: Any, tokenizer: PreTrainedTokenizerBase, path: str | P
             )
         _generation_config(model, tokenizer).save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        os.chmod(tmp, 0o777 & ~_current_umask())  # mkdtemp makes 0700; outputs follow the umask
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; outputs follow the umask
         _replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -125,9 +127,3 @@ def _replace_dir(new: Path, target: Path) -> None:
         raise
     with contextlib.suppress(OSError):  # the new model is in place; a stale copy is only clutter
         shutil.rmtree(old)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
