@@ -95,7 +95,7 @@ def requests_for(
         gold = task_obj.gold_records(instance, ontology)
         if gold is None:
             continue
-        chosen = fixed if fixed is not None else [t for t in task_obj.positive_types(instance)]
+        chosen = fixed if fixed is not None else task_obj.positive_types(instance)
         given = tuple(gold) if task_obj.name == "eae" else ()
         requests.append(
             ExtractionRequest(
