@@ -12,7 +12,7 @@ PARAMS     ?= params.yaml
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: install run train evaluate repro test test-fast lint typecheck bench lock clean help
+.PHONY: install data run train evaluate ci-evaluate repro test test-fast lint typecheck bench lock clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -24,10 +24,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install the pinned environment
+install: $(STAMP) data  ## create .venv, install the pinned environment, fetch the DVC-tracked data
 
-run: install  ## the main job (today: the data stage — synthesize, import, validate)
-	$(BIN)/knowcoder --params $(PARAMS) data prepare
+data: $(STAMP)  ## fetch the DVC-tracked raw data from the default remote (bundled: data/dvc-store)
+	$(BIN)/dvc pull --quiet
+
+run: install  ## the main job: the whole pipeline as a Prefect flow (tiny profile; MLflow in mlruns/)
+	$(BIN)/knowcoder --params $(PARAMS) pipeline
+
+ci-evaluate: install  ## evaluate models:/knowcoder-ie@challenger against the champion; non-zero on regression
+	$(BIN)/knowcoder --params $(PARAMS) ci-evaluate
 
 train: install  ## corpora and the three training stages (tiny profile on CPU: minutes)
 	$(BIN)/knowcoder --params $(PARAMS) data prepare
@@ -40,6 +46,7 @@ evaluate: install  ## evaluate the last stage's model on the sample test split (
 
 repro: install  ## the same stages through `dvc repro` (no Prefect)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+	$(BIN)/dvc metrics show
 
 test: install  ## the whole test suite
 	$(BIN)/python -m pytest

@@ -226,6 +226,16 @@ class CorpusConfig(BaseModel):
     align: AlignCorpusConfig = AlignCorpusConfig()
 
 
+class SuiteConfig(BaseModel):
+    """A named evaluation suite: validated inputs, the split to score and (optionally) the tasks."""
+
+    model_config = _STRICT
+
+    data: list[str]
+    split: str | None = "test"
+    tasks: list[str] | None = None  # None: evaluation.tasks
+
+
 class EvaluationConfig(BaseModel):
     model_config = _STRICT
 
@@ -240,6 +250,55 @@ class EvaluationConfig(BaseModel):
     constrained: bool = False  # schema-constrained decoding
     lenient: bool = False  # also accept a predicted entity type whose ancestor is the gold type
     worst_examples: int = Field(default=20, ge=0)
+    suite: str = "sample-test"  # the name of the suite above (data + split), for CI and run tags
+    suites: dict[str, SuiteConfig] = Field(default_factory=dict)  # more named suites
+
+    def resolve_suite(self, name: str | None = None) -> SuiteConfig:
+        """The suite called ``name`` (default: this section's own data and split)."""
+        name = name or self.suite
+        if name == self.suite:
+            return SuiteConfig(data=self.data, split=self.split, tasks=self.tasks)
+        if name not in self.suites:
+            known = ", ".join([self.suite, *self.suites])
+            raise ConfigError(
+                f"unknown evaluation suite {name!r}; defined: {known}", field="evaluation.suites"
+            )
+        return self.suites[name]
+
+
+class TrackingConfig(BaseModel):
+    """Where runs are logged. ``uri`` empty: $MLFLOW_TRACKING_URI, else the SQLite store below."""
+
+    model_config = _STRICT
+
+    uri: str | None = None
+    default_uri: str = "sqlite:///mlruns/mlflow.db"
+    artifact_location: str = "mlruns/artifacts"  # for experiments created on the local store
+    experiment: str = "knowcoder"
+    ui_url: str = "http://127.0.0.1:5000"  # printed run links point here (`mlflow ui` default)
+
+
+class RegistryConfig(BaseModel):
+    """The registered model and the gate a new version must pass to become ``champion``."""
+
+    model_config = _STRICT
+
+    name: str = "knowcoder-ie"
+    primary_metric: str = "ner.f1"
+    min_improvement: float = Field(default=0.0, ge=0.0)  # the primary metric must beat the champion by more
+    tolerance: float = Field(default=0.02, ge=0.0)  # no guarded metric may fall more than this
+    guarded_metrics: list[str] = Field(default_factory=lambda: ["ner.f1", "re.f1", "ed.f1", "eae.f1"])
+
+
+class PipelineConfig(BaseModel):
+    """Orchestration knobs of the Prefect flow."""
+
+    model_config = _STRICT
+
+    train_retries: int = Field(default=1, ge=0)  # a retry resumes from the stage's last checkpoint
+    retry_delay_s: float = Field(default=5.0, ge=0.0)
+    cache: bool = True  # skip a stage whose inputs and params are unchanged
+    sample_predictions: int = Field(default=20, ge=0)  # logged as an MLflow table
 
 
 class Params(BaseModel):
@@ -258,6 +317,9 @@ class Params(BaseModel):
     corpus: CorpusConfig = CorpusConfig()
     train: TrainConfig = TrainConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    registry: RegistryConfig = RegistryConfig()
+    pipeline: PipelineConfig = PipelineConfig()
 
     def digest(self) -> str:
         """A stable hash of every value, for tagging runs and keying caches."""

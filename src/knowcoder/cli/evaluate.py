@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from knowcoder.cli.common import ontology_from, params_from, print_json, split_names
 from knowcoder.errors import ConfigError
@@ -26,7 +28,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--gold", action="append", default=[], help="canonical JSONL with the gold annotations"
     )
-    evaluate.add_argument("--model", default=None, help="model directory (merged checkpoint or LoRA adapter)")
+    evaluate.add_argument(
+        "--model",
+        default=None,
+        help="model directory (merged checkpoint or LoRA adapter) or MLflow URI (models:/NAME@ALIAS)",
+    )
     evaluate.add_argument(
         "--data", action="append", default=[], help="canonical JSONL to generate for and score"
     )
@@ -48,13 +54,27 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(handler=run_evaluate)
 
     extract = commands.add_parser("extract", help="extract records from one sentence and print them as JSON")
-    extract.add_argument("--model", required=True, help="model directory (merged checkpoint or LoRA adapter)")
+    extract.add_argument(
+        "--model",
+        required=True,
+        help="model directory (merged checkpoint or LoRA adapter) or MLflow URI (models:/NAME@ALIAS)",
+    )
     extract.add_argument("--task", required=True, choices=sorted(TASKS))
     extract.add_argument("--types", required=True, help="comma-separated classes the prompt defines")
     extract.add_argument("--text", required=True)
     extract.add_argument("--constrained", action="store_true", help="schema-constrained decoding")
     extract.add_argument("--ontology", default=None, help="ontology YAML (default: paths.ontology in params)")
     extract.set_defaults(handler=run_extract)
+
+
+def _model_dir(value: str, params: Any) -> str:
+    """A model folder, or the folder inside a logged model (``models:/name@alias``, ``runs:/...``)."""
+    from knowcoder.tracking import mlflow_io
+
+    if not mlflow_io.is_model_uri(value):
+        return value
+    mlflow_io.configure(params.tracking)
+    return str(mlflow_io.local_model_dir(value, tempfile.mkdtemp(prefix="knowcoder-model-")))
 
 
 def _headline(metrics: dict[str, float]) -> dict[str, float]:
@@ -88,7 +108,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         update = {"tasks": tasks, "split": split, "lenient": lenient}
         evaluation = params.evaluation.model_copy(update=update)
         run = evaluate_model(
-            args.model,
+            _model_dir(args.model, params),
             args.data,
             out_dir,
             params=params.model_copy(update={"evaluation": evaluation}),
@@ -114,7 +134,7 @@ def run_extract(args: argparse.Namespace) -> int:
             raise ConfigError(f"unknown class {name!r} in {ontology.source}", field="--types")
     builder = PromptBuilder(ontology, PromptOptions(**params.prompt.model_dump()))
     extractor = Extractor.load(
-        args.model,
+        _model_dir(args.model, params),
         builder,
         trust_remote_code=params.model.trust_remote_code,
         dtype=params.model.dtype,

@@ -8,6 +8,8 @@ generated), ``metrics.json``, ``per_type.csv``, ``report.md``, ``report.html`` a
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,12 +109,27 @@ def score(
     return scorer.result(), examples
 
 
+def headline(metrics: Mapping[str, float]) -> dict[str, float]:
+    """Task-level, per-language and parse metrics: the numbers to compare runs by."""
+    return {
+        k: v
+        for k, v in metrics.items()
+        if k.count(".") == 1 or (".lang." in k and k.count(".") == 3) or k.startswith("parse.")
+    }
+
+
 def write_outputs(
     result: EvaluationResult, examples: list[dict[str, Any]], out_dir: Path, *, title: str, worst: int
 ) -> None:
+    """The full report, plus ``headline.json`` (the metrics ``dvc exp show`` and reviewers compare)."""
+    from knowcoder.data.jsonl import atomic_open
     from knowcoder.evaluation.report import write_report
 
     write_report(result, examples, out_dir, title=title, worst=worst)
+    numbers = {k: v for k, v in result.to_dict().items() if isinstance(v, int | float)}
+    with atomic_open(out_dir / "headline.json") as handle:
+        json.dump(headline(numbers), handle, indent=2, sort_keys=True)
+        handle.write("\n")
 
 
 def evaluate_predictions(

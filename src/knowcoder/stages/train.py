@@ -237,8 +237,10 @@ def stage_init(params: Params, stage: str) -> Path | str:
     return previous
 
 
-def run_training(params: Params, stage: str, *, fresh: bool = False) -> Any:
-    """Train one stage; resumes from its checkpoints unless ``fresh``."""
+def run_training(
+    params: Params, stage: str, *, fresh: bool = False, callbacks: list[Any] | None = None
+) -> Any:
+    """Train one stage; resumes from its checkpoints unless ``fresh``; ``callbacks`` go to the Trainer."""
     from knowcoder.training.trainer import clear_checkpoints, train_stage
 
     _check_stage(stage)
@@ -262,4 +264,5 @@ def run_training(params: Params, stage: str, *, fresh: bool = False) -> Any:
         cache_dir=layout.datasets_cache,
         dtype=params.model.dtype,
         trust_remote_code=params.model.trust_remote_code,
+        callbacks=callbacks,
     )

@@ -1,0 +1,158 @@
+"""Prefect flow ``knowcoder-evaluate``: score a registered model on a named suite, compare with the champion.
+
+For CI: ``knowcoder ci-evaluate`` runs it and exits non-zero when a guarded metric regressed
+beyond ``registry.tolerance`` against the champion. The champion's scores on the suite come
+from its version tags (written at registration); when it has none for this suite it is scored
+here too, on the same data. Results go to an MLflow run of their own and, as tags, onto the
+evaluated version.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+
+from knowcoder.config import Params, load_params
+from knowcoder.tracking import mlflow_io
+from knowcoder.tracking.mlflow_io import Tracker
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@task(name="prepare-suite-data")
+def prepare_suite(params: dict[str, Any], suite: str) -> list[str]:
+    """The suite's validated inputs; runs the data stage when they are missing."""
+    from knowcoder.stages.data import prepare_data
+    from knowcoder.stages.train import Layout
+    from knowcoder.versioning import ensure_data
+
+    config = Params.model_validate(params)
+    layout = Layout(config)
+    paths = [layout.validated(name) for name in config.evaluation.resolve_suite(suite).data]
+    if not all(p.is_file() for p in paths):
+        ensure_data([*config.paths.raw, config.paths.parallel])
+        prepare_data(config)
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"suite {suite!r} needs {missing[0]}, which the data stage did not produce")
+    return [str(p) for p in paths]
+
+
+@task(name="score-model")
+def score_model(params: dict[str, Any], model_uri: str, suite: str, gold: list[str], out_dir: str) -> dict:
+    """Download (if a URI) and evaluate one model on the suite; return its metrics."""
+    from knowcoder.schema.ontology import load_ontology
+    from knowcoder.stages.evaluate import evaluate_model
+
+    config = Params.model_validate(params)
+    spec = config.evaluation.resolve_suite(suite)
+    evaluation = config.evaluation.model_copy(
+        update={"split": spec.split, "tasks": spec.tasks or config.evaluation.tasks}
+    )
+    config = config.model_copy(update={"evaluation": evaluation})
+    model = model_uri
+    if mlflow_io.is_model_uri(model_uri):
+        model = str(mlflow_io.local_model_dir(model_uri, tempfile.mkdtemp(prefix="knowcoder-eval-")))
+    run = evaluate_model(model, gold, out_dir, params=config, ontology=load_ontology(config.paths.ontology))
+    return {k: float(v) for k, v in run.result.to_dict().items() if isinstance(v, int | float)}
+
+
+@flow(name="knowcoder-evaluate", log_prints=True)
+def evaluate_flow(
+    model_uri: str | None = None,
+    suite: str | None = None,
+    params_path: str = "params.yaml",
+    profile: str | None = None,
+    overrides: list[str] | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``model_uri`` (default: the challenger) on a suite and gate it against the champion."""
+    import mlflow
+
+    from knowcoder.tracking.promotion import decide
+    from knowcoder.tracking.registry import CHAMPION, alias_version, version_metrics
+
+    logger = get_run_logger()
+    params = load_params(params_path, profile=profile, overrides=overrides or [])
+    suite = suite or params.evaluation.suite
+    params.evaluation.resolve_suite(suite)  # an unknown suite fails here, before any download
+    model_uri = model_uri or f"models:/{params.registry.name}@challenger"
+    experiment_id = mlflow_io.configure(params.tracking)
+    client = mlflow.MlflowClient()
+    tree = params.model_dump(mode="json")
+    out_root = Path(params.paths.artifacts) / "ci-evaluation" / time.strftime("%Y%m%d-%H%M%S")
+
+    gold = prepare_suite(tree, suite)
+    candidate = score_model(tree, model_uri, suite, gold, str(out_root / "candidate"))
+    champion = alias_version(params.registry.name, CHAMPION)
+    champion_metrics: dict[str, float] | None = None
+    if champion is not None:
+        champion_metrics = version_metrics(champion, suite) or None
+        if champion_metrics is None:
+            champion_uri = f"models:/{params.registry.name}/{champion.version}"
+            champion_metrics = score_model(tree, champion_uri, suite, gold, str(out_root / "champion"))
+    decision = decide(candidate, champion_metrics, params.registry)
+    passed = not decision.regressions
+
+    run = client.create_run(
+        experiment_id,
+        run_name=f"ci-evaluate-{suite}",
+        tags={
+            "ci.model_uri": model_uri,
+            "ci.suite": suite,
+            "ci.passed": str(passed).lower(),
+            "ci.champion_version": str(champion.version) if champion is not None else "",
+            "prefect.flow_run_id": str(flow_run.get_id() or ""),
+        },
+    )
+    tracker = Tracker(run.info.run_id)
+    tracker.metrics(candidate)
+    tracker.text(decision.markdown(), "comparison.md")
+    tracker.artifact(out_root / "candidate", "evaluation")
+    client.set_terminated(run.info.run_id, "FINISHED")
+    version = _version_of(model_uri, params.registry.name)
+    if version is not None:
+        client.set_model_version_tag(params.registry.name, version, f"ci.{suite}.passed", str(passed).lower())
+    url = mlflow_io.run_url(params.tracking, experiment_id, run.info.run_id)
+    create_markdown_artifact(
+        markdown=f"## CI evaluation of `{model_uri}` on `{suite}`: {'passed' if passed else 'REGRESSED'}\n\n"
+        + decision.markdown()
+        + f"\nMLflow run: {url}\n",
+        key="knowcoder-ci-evaluation",
+    )
+    logger.info("CI evaluation %s: %s", "passed" if passed else "failed", decision.reason)
+    return {
+        "passed": passed,
+        "model_uri": model_uri,
+        "suite": suite,
+        "reason": decision.reason,
+        "regressions": [c.metric for c in decision.regressions],
+        "table": decision.markdown(),
+        "metrics": {k: v for k, v in candidate.items() if k.count(".") == 1 and k.endswith(".f1")},
+        "mlflow_run": url,
+    }
+
+
+def _version_of(model_uri: str, name: str) -> str | None:
+    """The registry version a ``models:/`` URI points at (alias or number), else None."""
+    from knowcoder.tracking.registry import alias_version
+
+    if not model_uri.startswith(f"models:/{name}"):
+        return None
+    ref = model_uri.removeprefix(f"models:/{name}")
+    if ref.startswith("@"):
+        version = alias_version(name, ref[1:])
+        return str(version.version) if version is not None else None
+    if ref.startswith("/") and ref[1:].isdigit():
+        return ref[1:]
+    return None
+
+
+if __name__ == "__main__":
+    print(evaluate_flow())

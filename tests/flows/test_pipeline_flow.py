@@ -1,0 +1,210 @@
+"""End to end: the knowcoder-pipeline flow on the smoke profile, with a real Prefect and MLflow."""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+
+from knowcoder.versioning import file_md5
+
+from ..conftest import REPO
+
+pytestmark = pytest.mark.slow
+NAME = "knowcoder-ie"
+SUITE = "sample-test"
+
+
+@pytest.fixture(scope="module")
+def prefect_server():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    overrides = [
+        f"paths.artifacts={root / 'artifacts'}",
+        f"tracking.uri=sqlite:///{root / 'mlflow.db'}",
+        f"tracking.artifact_location={root / 'mlartifacts'}",
+    ]
+    return root, overrides
+
+
+def run(overrides, *extra, **options):
+    from flows.pipeline import pipeline_flow
+
+    return pipeline_flow(
+        params_path=str(REPO / "params.yaml"),
+        profile="smoke",
+        overrides=[*overrides, *extra],
+        return_state=True,
+        **options,
+    )
+
+
+@pytest.fixture(scope="module")
+def first(prefect_server, workspace):
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(REPO)  # params name the bundled data relative to the repository root
+    try:
+        state = run(workspace[1])
+    finally:
+        os.chdir(cwd)
+    assert state.is_completed(), state.message
+    return state.result()
+
+
+@pytest.fixture
+def in_repo(monkeypatch):
+    monkeypatch.chdir(REPO)
+
+
+def client():
+    return mlflow.MlflowClient()
+
+
+def test_one_parent_run_with_a_nested_run_per_stage(first):
+    parent = client().get_run(first["run_id"])
+    assert parent.info.status == "FINISHED"
+    children = client().search_runs(
+        [first["experiment_id"]], filter_string=f"tags.mlflow.parentRunId = '{first['run_id']}'"
+    )
+    assert sorted(r.info.run_name for r in children) == sorted(
+        ["data", "corpus", "pretrain", "sft", "align", "evaluate", "register"]
+    )
+    assert all(r.info.status == "FINISHED" for r in children)
+    by_name = {r.info.run_name: r for r in children}
+    # per-step training curves on the training runs
+    history = client().get_metric_history(by_name["pretrain"].info.run_id, "loss")
+    assert [m.step for m in history] == [1, 2]
+    assert client().get_metric_history(by_name["sft"].info.run_id, "learning_rate")
+    # stage params logged flat, evaluation metrics under consistent names
+    assert by_name["sft"].data.params["train.sft.max_steps"] == "2"
+    assert {"ner.f1", "re.strict.f1", "ner.lang.en.f1", "ner.lang.zh.f1"} <= set(
+        by_name["evaluate"].data.metrics
+    )
+    assert {"ner.f1", "ner.lang.zh.f1", "pipeline.wall_s", "pipeline.overhead_s"} <= set(parent.data.metrics)
+    evaluation = [a.path for a in client().list_artifacts(by_name["evaluate"].info.run_id, "evaluation")]
+    assert "evaluation/report.md" in evaluation and "evaluation/metrics.json" in evaluation
+    schema = [a.path for a in client().list_artifacts(first["run_id"], "schema")]
+    assert "schema/ner.py" in schema
+
+
+def test_the_parent_run_records_which_data_it_saw(first):
+    parent = client().get_run(first["run_id"])
+    for path in ("data/raw/sample/en.jsonl", "data/raw/parallel/en_zh.jsonl"):
+        assert parent.data.tags[f"data.{path}"] == file_md5(REPO / path)
+    assert parent.data.tags["dvc.data/raw.dvc"].endswith(".dir")
+    assert parent.data.tags["params.hash"] and parent.data.tags["git.commit"]
+    assert parent.data.tags["prefect.flow_run_id"]
+    digests = {d.dataset.name: d.dataset.digest for d in parent.inputs.dataset_inputs}
+    assert digests["en.jsonl"] == file_md5(REPO / "data/raw/sample/en.jsonl")
+
+
+def test_the_registered_champion_loads_and_predicts_records(first):
+    assert first["registry"]["champion"] is True
+    version = client().get_model_version_by_alias(NAME, "champion")
+    assert str(version.version) == first["registry"]["version"]
+    assert {"git.commit", "params.hash", "prefect.flow_run_id", f"eval.{SUITE}.ner.f1"} <= set(version.tags)
+    assert any(key.startswith("data.") for key in version.tags)
+    model = mlflow.pyfunc.load_model(f"models:/{NAME}@champion")
+    rows = model.predict(
+        [{"text": "Ada Park joined Acme Corp in Paris.", "types": ["Person", "Organization"]}]
+    )
+    assert len(rows) == 1
+    assert {"text", "entities", "relations", "events"} <= set(rows[0])
+    assert isinstance(rows[0]["entities"], list)
+
+
+def test_a_second_run_with_unchanged_inputs_is_served_from_the_cache(first, workspace, in_repo):
+    state = run(workspace[1])
+    assert state.is_completed(), state.message
+    summary = state.result()
+    assert {stage: info["cached"] for stage, info in summary["stages"].items()} == dict.fromkeys(
+        ["data", "corpus", "pretrain", "sft", "align", "evaluate", "register"], True
+    )
+    versions = client().search_model_versions(f"name = '{NAME}'")
+    assert len(versions) == 1  # nothing new to register
+
+
+def test_a_worse_candidate_stays_challenger(first, workspace, in_repo):
+    champion = client().get_model_version_by_alias(NAME, "champion")
+    # the champion scored 0.9 on the suite; the smoke model cannot get near that
+    client().set_model_version_tag(NAME, champion.version, f"eval.{SUITE}.ner.f1", "0.9")
+    state = run(workspace[1], "train.sft.learning_rate=0.002")
+    assert state.is_completed(), state.message
+    summary = state.result()
+    cached = {stage for stage, info in summary["stages"].items() if info["cached"]}
+    assert cached == {"data", "corpus", "pretrain"}  # only what the changed parameter feeds re-ran
+    new = summary["registry"]["version"]
+    assert new != str(champion.version) and summary["registry"]["champion"] is False
+    assert client().get_model_version_by_alias(NAME, "champion").version == champion.version
+    assert str(client().get_model_version_by_alias(NAME, "challenger").version) == new
+    assert client().get_model_version(NAME, new).tags["promotion.decision"] == "challenger"
+    parent = client().get_run(summary["run_id"])
+    assert parent.data.tags["promotion.decision"] == "challenger"
+    assert "promotion.md" in [a.path for a in client().list_artifacts(summary["run_id"])]
+
+
+def test_a_run_that_fails_midway_registers_nothing(first, workspace, in_repo):
+    before = {v.version for v in client().search_model_versions(f"name = '{NAME}'")}
+    state = run(workspace[1], "train.align.learning_rate=0.003", "evaluation.data=[sample-en, no-such-input]")
+    assert state.is_failed()
+    after = {v.version for v in client().search_model_versions(f"name = '{NAME}'")}
+    assert after == before
+    failed = client().search_runs(
+        [first["experiment_id"]],
+        filter_string="attributes.status = 'FAILED' and tags.`pipeline.stages` != ''",
+    )
+    assert failed, "the parent run of the failed flow is marked FAILED"
+
+
+def test_extract_and_evaluate_take_a_registry_uri(first, workspace, in_repo, capsys):
+    import json
+
+    from knowcoder.cli.main import main
+
+    common = ["--profile", "smoke", *[arg for o in workspace[1] for arg in ("--set", o)]]
+    text = "Ada Park joined Acme Corp in Paris."
+    code = main(
+        [
+            *common,
+            "extract",
+            "--model",
+            f"models:/{NAME}@champion",
+            "--task",
+            "ner",
+            "--types",
+            "Person",
+            "--text",
+            text,
+        ]
+    )
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed) == {"records", "output", "report"}
+
+
+def test_ci_evaluate_fails_on_a_regression_against_the_champion(first, workspace, in_repo, capsys):
+    import json
+
+    from knowcoder.cli.main import main
+
+    common = ["--profile", "smoke", *[arg for o in workspace[1] for arg in ("--set", o)]]
+    champion = client().get_model_version_by_alias(NAME, "champion")
+    client().set_model_version_tag(NAME, champion.version, f"eval.{SUITE}.re.f1", "0.0")
+    assert main([*common, "ci-evaluate"]) == 0  # no guarded metric below the champion's
+    passed = json.loads(capsys.readouterr().out)
+    assert passed["passed"] is True and passed["regressions"] == []
+    # the champion scored 0.9 on relations: the challenger's 0.0 is a regression beyond 0.02
+    client().set_model_version_tag(NAME, champion.version, f"eval.{SUITE}.re.f1", "0.9")
+    assert main([*common, "ci-evaluate"]) == 1
+    failed = json.loads(capsys.readouterr().out)
+    assert failed["regressions"] == ["re.f1"]
+    runs = client().search_runs([first["experiment_id"]], filter_string="tags.`ci.passed` = 'false'")
+    assert len(runs) == 1 and runs[0].data.tags["ci.model_uri"] == f"models:/{NAME}@challenger"
