@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP) data  ## create .venv, install the pinned environment, fetch the DVC-tracked data
 
 data: $(STAMP)  ## fetch the DVC-tracked raw data from the default remote (bundled: data/dvc-store)
-	$(BIN)/dvc pull --quiet
+	$(BIN)/dvc pull --quiet data/raw.dvc
 
 run: install  ## the main job: the whole pipeline as a Prefect flow (tiny profile; MLflow in mlruns/)
 	$(BIN)/knowcoder --params $(PARAMS) pipeline

@@ -39,7 +39,7 @@ def _stage_key(context: TaskRunContext, arguments: dict[str, Any]) -> str | None
     return f"knowcoder-{arguments['stage']}-{arguments['fingerprint']}"
 
 
-_CACHED = {"cache_key_fn": _stage_key, "persist_result": True, "result_serializer": "json"}
+_CACHED: dict[str, Any] = {"cache_key_fn": _stage_key, "persist_result": True, "result_serializer": "json"}
 
 
 @task(name="version-data")
@@ -207,7 +207,7 @@ def _log_stage(tracker: Tracker, params: Params, output: StageOutput, cached: bo
 def _prediction_rows(path: Path, limit: int) -> list[dict[str, Any]]:
     import json
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     if path.is_file():
         with open(path, encoding="utf-8") as handle:
             for line in handle:
@@ -356,9 +356,10 @@ def _upstream(
         return [StageOutput("versions", _hash(versions))]
     if stage == "corpus":
         return [outputs["data"]]
-    trained = [s for s in params.train.order if s in outputs]
-    if stage in ("pretrain", "sft", "align"):
-        before = params.train.order[: params.train.order.index(stage)]
+    order: list[str] = list(params.train.order)
+    trained = [s for s in order if s in outputs]
+    if stage in order:
+        before = order[: order.index(stage)]
         previous = [outputs[s] for s in before if s in outputs][-1:]
         return [outputs["corpus"], *previous]
     if stage == "evaluate":
@@ -407,17 +408,14 @@ def _call(
 
 def _log_schema(tracker: Tracker, params: Params) -> None:
     """The rendered schema code of every class per task, as the model sees it in prompts."""
-    from knowcoder.schema.ontology import load_ontology
+    from knowcoder.schema.ontology import Kind, load_ontology
     from knowcoder.schema.render import SchemaOptions, render_schema
 
     ontology = load_ontology(params.paths.ontology)
     prompt = params.prompt
     options = SchemaOptions(prompt.style, prompt.lang, prompt.descriptions, prompt.max_examples)
-    for task_name, kinds in (
-        ("ner", ("entity",)),
-        ("re", ("entity", "relation")),
-        ("eae", ("entity", "event")),
-    ):
+    entity, relation, event = Kind.ENTITY, Kind.RELATION, Kind.EVENT
+    for task_name, kinds in (("ner", (entity,)), ("re", (entity, relation)), ("eae", (entity, event))):
         names = [name for kind in kinds for name in ontology.names(kind)]
         tracker.text(render_schema(ontology, names, task_name, options), f"schema/{task_name}.py")
 

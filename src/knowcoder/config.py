@@ -301,6 +301,20 @@ class PipelineConfig(BaseModel):
     sample_predictions: int = Field(default=20, ge=0)  # logged as an MLflow table
 
 
+class DeploymentConfig(BaseModel):
+    """Prefect deployments for a team: scheduled retraining on GPU workers, evaluation on demand."""
+
+    model_config = _STRICT
+
+    retrain_cron: str = "0 3 * * 0"  # Sundays 03:00
+    timezone: str = "UTC"
+    retrain_profile: str = "7b"
+    gpu_pool: str = "gpu"  # work pool whose workers have GPUs
+    evaluate_pool: str = "cpu"  # CI evaluation runs anywhere
+    retrain_concurrency: int = Field(default=1, ge=1)  # retrainings at once: one per GPU worker
+    gpus_per_run: int = Field(default=1, ge=1)  # > 1: training launches torchrun/deepspeed across them
+
+
 class Params(BaseModel):
     """The resolved parameters of one run."""
 
@@ -320,6 +334,7 @@ class Params(BaseModel):
     tracking: TrackingConfig = TrackingConfig()
     registry: RegistryConfig = RegistryConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    deployment: DeploymentConfig = DeploymentConfig()
 
     def digest(self) -> str:
         """A stable hash of every value, for tagging runs and keying caches."""

@@ -7,10 +7,10 @@ import sys
 from collections.abc import Sequence
 
 from knowcoder import __version__
-from knowcoder.cli import data, evaluate, pipeline, schema, tools, train
+from knowcoder.cli import data, deploy, evaluate, pipeline, schema, tools, train
 from knowcoder.errors import KnowCoderError
 
-COMMAND_GROUPS = (schema, data, train, evaluate, pipeline, tools)
+COMMAND_GROUPS = (schema, data, train, evaluate, pipeline, deploy, tools)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -86,7 +86,10 @@ def run_pipeline(args: argparse.Namespace) -> int:
     if "registry" in summary:
         registry = summary["registry"]
         role = "champion" if registry["champion"] else "challenger"
-        print(f"Registered:  {registry['uri']} ({role}: {summary['promotion']})", file=sys.stderr)
+        if summary["stages"]["register"]["cached"]:
+            print(f"Unchanged:   {registry['uri']} (registered by an earlier run)", file=sys.stderr)
+        else:
+            print(f"Registered:  {registry['uri']} ({role}: {summary['promotion']})", file=sys.stderr)
     return 0
 
 

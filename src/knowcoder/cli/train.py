@@ -90,7 +90,10 @@ def run_annotate(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    result = run_training(params_from(args), args.stage, fresh=args.fresh)
+    from knowcoder.training.launch import curves_from_env
+
+    # under a distributed launch the flow passes its MLflow run through the environment (rank 0 logs)
+    result = run_training(params_from(args), args.stage, fresh=args.fresh, callbacks=curves_from_env())
     summary = {k: v for k, v in result.metrics.items() if k != "curve"}
     print(f"model: {result.model_dir}  metrics: {result.metrics_path}", file=sys.stderr)
     print_json(summary)

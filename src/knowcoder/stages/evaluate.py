@@ -9,7 +9,6 @@ generated), ``metrics.json``, ``per_type.csv``, ``report.md``, ``report.html`` a
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path

@@ -204,10 +204,17 @@ def run_train(
     params: Params, stage: str, fingerprint_: str, callbacks: list[Any] | None = None
 ) -> StageOutput:
     from knowcoder.stages.train import run_training
+    from knowcoder.training import launch
 
     started = time.perf_counter()
     resumed = prepare_checkpoints(params, stage, fingerprint_)
-    result = run_training(params, stage, callbacks=callbacks)
+    if params.deployment.gpus_per_run > 1 and launch.cuda_device_count() > 0:
+        # one process per GPU (torchrun or deepspeed); only rank 0 logs to the stage's MLflow run
+        result = launch.run_distributed(
+            params, stage, nproc=params.deployment.gpus_per_run, run_id=launch.mlflow_run_id(callbacks)
+        )
+    else:
+        result = run_training(params, stage, callbacks=callbacks)
     summary = {
         k: float(v)
         for k, v in result.metrics.items()

@@ -143,7 +143,7 @@ class Tracker:
 
         inputs = []
         for version in versions:
-            dataset = MetaDataset(
+            dataset = MetaDataset(  # type: ignore[abstract]  # concrete at runtime; its stub marks profile abstract
                 source=resolve_dataset_source(version.path),
                 name=Path(version.path).name,
                 digest=version.md5,

@@ -281,7 +281,9 @@ def train_stage(
         with atomic_open(metrics_path.with_name(f"{output_dir.name}.curve.csv")) as handle:
             handle.write("step,loss,learning_rate,tokens_per_s\n")  # for `dvc plots` and spreadsheets
             for point in metrics["curve"]:
-                handle.write(f"{point['step']},{point['loss']},{point['learning_rate']},{point['tokens_per_s']}\n")
+                handle.write(
+                    f"{point['step']},{point['loss']},{point['learning_rate']},{point['tokens_per_s']}\n"
+                )
     return StageResult(stage, output_dir, metrics_path, metrics)
 
 
