@@ -2,9 +2,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+from transformers import DynamicCache
 
 from knowcoder.data.instance import Entity
-from knowcoder.inference.extract import ExtractionRequest, Extractor, requests_for, schema_types
+from knowcoder.inference.extract import (
+    ExtractionRequest,
+    Extractor,
+    _GrowingCache,
+    requests_for,
+    schema_types,
+)
 from knowcoder.modeling.tiny import build_tiny_model, save_model_dir
 from knowcoder.modeling.tokenizer import train_tokenizer
 from knowcoder.prompts import PromptBuilder, PromptOptions
@@ -45,6 +52,91 @@ def test_batched_generation_equals_one_at_a_time(extractor):
     alone = extractor.generate(batch)
     assert [t for t, _, _ in together] == [t for t, _, _ in alone]
     assert [n for _, n, _ in together] == [len(extractor.prompt_ids(r)[0]) for r in batch]
+
+
+def test_batches_share_prompt_openings_and_skip_padding(extractor):
+    # given: prompts of mixed lengths; b opens like a (3 tokens), c like a (5), d is one token
+    a, b, c, d = [1, 2, 3, 4, 5, 6], [1, 2, 3, 9, 9], [1, 2, 3, 4, 5, 6, 7, 8], [7]
+    prompts, width = [c, a, b, d], 8
+    forwarded: list[int] = []
+    hook = extractor.model.register_forward_pre_hook(
+        lambda _, args, kwargs: forwarded.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    # when
+    with torch.inference_mode():
+        cache = extractor._prefilled_cache(prompts, width, torch.device("cpu"))
+    hook.remove()
+    # then: each head (all but the last token) runs only past what an earlier row shares:
+    # c 7 tokens, a none (its 5 are c's opening), b 1 (shares 3 with c), d none
+    assert forwarded == [7, 1]
+    # and the cache holds what prefilling each prompt alone computes, right-aligned, zeros before
+    for at, prompt in enumerate(prompts):
+        alone = DynamicCache(config=extractor.model.config)
+        if len(prompt) > 1:
+            with torch.inference_mode():
+                extractor.model(input_ids=torch.tensor([prompt[:-1]]), past_key_values=alone)
+        for index, layer in enumerate(cache.layers):
+            pad = width - len(prompt)
+            assert layer.keys.shape[-2] == width - 1
+            assert not layer.keys[at, :, :pad].any() and not layer.values[at, :, :pad].any()
+            if len(prompt) > 1:
+                torch.testing.assert_close(layer.keys[at, :, pad:], alone.layers[index].keys[0])
+                torch.testing.assert_close(layer.values[at, :, pad:], alone.layers[index].values[0])
+
+
+def test_growing_cache_attends_like_the_dynamic_cache(extractor):
+    # given: the same two prompts in a growing and in a plain dynamic cache
+    model, config = extractor.model, extractor.model.config
+    prompts = torch.tensor([[5, 6, 7, 8, 9, 10, 11, 12], [12, 11, 10, 9, 8, 7, 6, 5]])
+    growing, plain = _GrowingCache(config), DynamicCache(config=config)
+    tokens = torch.randint(3, 300, (2, 40), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        model(input_ids=prompts, past_key_values=growing)
+        model(input_ids=prompts, past_key_values=plain)
+        # when: 40 steps, more than the room kept at prefill (8 + 16), so the buffers grow
+        for step in range(40):
+            if step == 30:  # cropped to 25 positions and rows swapped: new tensors, not views of the room
+                for cache in (growing, plain):
+                    cache.crop(-13)
+                    cache.batch_select_indices(torch.tensor([1, 0]))
+            token = tokens[:, step : step + 1]
+            got = model(input_ids=token, past_key_values=growing).logits
+            expected = model(input_ids=token, past_key_values=plain).logits
+            # then
+            torch.testing.assert_close(got, expected)
+    assert growing.get_seq_length() == plain.get_seq_length() == 25 + 10
+
+
+def test_sliding_window_models_prefill_the_padded_batch(tiny_dir, tmp_path, mini_ontology):
+    """Rows of a windowed cache cannot be lined up by hand: such models keep the batched prefill."""
+    from transformers import MistralConfig, MistralForCausalLM
+
+    builder = PromptBuilder(mini_ontology, PromptOptions(system=False, descriptions=False))
+    tokenizer = Extractor.load(tiny_dir, builder).tokenizer
+    config = MistralConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        sliding_window=6,  # far shorter than the prompts
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = MistralForCausalLM(config)
+    save_model_dir(model, tokenizer, tmp_path / "windowed")
+    windowed = Extractor.load(tmp_path / "windowed", builder, batch_size=4, max_new_tokens=6)
+    prompts = [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [1, 2, 3, 4, 5, 6, 7, 8], [9, 8, 7]]
+    with torch.inference_mode():
+        assert windowed._prefilled_cache(prompts, 10, torch.device("cpu")).get_seq_length() == 0
+    batch = requests(5)
+    together = [text for text, _, _ in windowed.generate(batch)]
+    windowed.batch_size = 1
+    assert together == [text for text, _, _ in windowed.generate(batch)]
 
 
 def test_extract_parses_every_output_against_its_prompt(extractor):
@@ -104,6 +196,10 @@ def test_adapter_directories_load_base_plus_adapter(tiny_dir, tmp_path, mini_ont
         expected = peft_model.eval()(input_ids=ids).logits
         got = loaded.model(input_ids=ids).logits
     torch.testing.assert_close(got, expected)
+    batch = requests(5)  # mixed lengths: the prefill-per-row path runs through the adapter too
+    together = [text for text, _, _ in loaded.generate(batch)]
+    loaded.batch_size = 1
+    assert together == [text for text, _, _ in loaded.generate(batch)]
 
 
 def test_constrained_extraction_parses_every_output_of_a_random_model(tiny_dir, mini_ontology, hire_instance):

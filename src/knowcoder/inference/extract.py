@@ -2,9 +2,13 @@
 
 Requests are sorted by prompt length and generated in left-padded batches with greedy
 decoding and the KV cache, stopping at end-of-sequence or at ``\"\"\"`` (the released models'
-stop), with a cap on new tokens. A prompt longer than ``head_tokens + tail_tokens`` keeps its
-first ``head_tokens`` and last ``tail_tokens`` tokens, as the released evaluation did. Every
-output goes through the safe parser with the classes and sentence of its own prompt.
+stop), with a cap on new tokens. A batch is prefilled one prompt at a time, so that no work goes
+into its padding and an opening shared with an earlier prompt of the batch (the same task and
+classes) is computed once (models with sliding-window layers prefill the padded batch at once);
+it is then decoded together on a cache that grows in place.
+A prompt longer than ``head_tokens + tail_tokens`` keeps its first ``head_tokens`` and last
+``tail_tokens`` tokens, as the released evaluation did. Every output goes through the safe
+parser with the classes and sentence of its own prompt.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers.cache_utils import DynamicCache, DynamicLayer
 
 from knowcoder.data.instance import Instance
 from knowcoder.parser import ParseReport, parse_results
@@ -25,6 +30,98 @@ from knowcoder.schema.ontology import Ontology
 from knowcoder.tasks import get_task
 
 STOP_STRINGS = ('"""',)
+
+
+class _GrowingLayer(DynamicLayer):
+    """A key/value cache layer that writes each step into spare room instead of concatenating.
+
+    ``DynamicLayer`` copies the whole layer on every step (``torch.cat``); for a batch of long
+    prompts that copy costs as much as the attention itself. Here keys and values live in buffers
+    with a quarter of their length to spare, and ``keys``/``values`` are views of the filled part.
+    """
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        super().lazy_initialization(key_states, value_states)
+        self._room: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._view: torch.Tensor | None = None  # the last ``keys`` handed out, a view of ``_room``
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        start = self.get_seq_length()
+        end = start + key_states.shape[-2]
+        # new room when full, or when crop/reorder/offload replaced the views with other tensors
+        if self._room is None or self._view is not self.keys or end > self._room[0].shape[-2]:
+            self._room = self._reserve(start, end, key_states, value_states)
+        keys, values = self._room
+        keys[:, :, start:end].copy_(key_states)
+        values[:, :, start:end].copy_(value_states)
+        self.keys, self.values = keys[:, :, :end], values[:, :, :end]
+        self._view = self.keys
+        return self.keys, self.values
+
+    def _reserve(
+        self, start: int, end: int, key_states: torch.Tensor, value_states: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Buffers for ``end`` positions and a quarter more, holding the first ``start`` ones."""
+        room = end + max(end // 4, 16)
+        keys = key_states.new_empty((*key_states.shape[:2], room, key_states.shape[-1]))
+        values = value_states.new_empty((*value_states.shape[:2], room, value_states.shape[-1]))
+        if start:
+            assert self.keys is not None and self.values is not None
+            keys[:, :, :start].copy_(self.keys)
+            values[:, :, :start].copy_(self.values)
+        return keys, values
+
+
+class _GrowingCache(DynamicCache):
+    """The model's dynamic cache with every full-attention layer a :class:`_GrowingLayer`."""
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config=config)
+        self.layers = [_GrowingLayer() if type(layer) is DynamicLayer else layer for layer in self.layers]
+
+    @property
+    def all_growing(self) -> bool:
+        """True when no layer keeps a window (or other shape) that per-row prefill cannot line up."""
+        return bool(self.layers) and all(isinstance(layer, _GrowingLayer) for layer in self.layers)
+
+
+def _shared_opening(a: torch.Tensor, b: torch.Tensor) -> int:
+    """How many tokens two 1-D id tensors share from their start."""
+    n = min(len(a), len(b))
+    differ = torch.nonzero(a[:n] != b[:n])
+    return int(differ[0]) if len(differ) else n
+
+
+#: per layer, the keys and values of one prompt, each ``(1, heads, length, dim)``
+_RowStates = list[tuple[torch.Tensor, torch.Tensor]]
+
+
+def _row_states(cache: DynamicCache) -> _RowStates:
+    """Each layer's keys and values in a one-row cache; empty when it holds nothing."""
+    if not cache.get_seq_length():
+        return []
+    states = []
+    for layer in cache.layers:
+        assert isinstance(layer, DynamicLayer) and layer.keys is not None and layer.values is not None
+        states.append((layer.keys, layer.values))
+    return states
+
+
+def _right_aligned(
+    rows: Sequence[tuple[int, tuple[torch.Tensor, torch.Tensor]]], batch: int, length: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer's ``(at, (keys, values))`` rows as ``batch``-row tensors ``length`` long, zeros first."""
+    sample_keys, sample_values = rows[0][1]
+    keys = sample_keys.new_zeros((batch, sample_keys.shape[1], length, sample_keys.shape[-1]))
+    values = sample_values.new_zeros((batch, sample_values.shape[1], length, sample_values.shape[-1]))
+    for at, (row_keys, row_values) in rows:
+        keys[at, :, length - row_keys.shape[-2] :] = row_keys[0]
+        values[at, :, length - row_values.shape[-2] :] = row_values[0]
+    return keys, values
 
 
 @dataclass(frozen=True)
@@ -201,6 +298,7 @@ class Extractor:
             generated = self.model.generate(
                 input_ids=input_ids.to(device),
                 attention_mask=attention.to(device),
+                past_key_values=self._prefilled_cache(prompts, width, device),
                 max_new_tokens=self.max_new_tokens,
                 do_sample=False,
                 num_beams=1,
@@ -211,6 +309,40 @@ class Extractor:
             )
         new = generated[:, width:]
         return [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]
+
+    def _prefilled_cache(self, prompts: list[list[int]], width: int, device: torch.device) -> _GrowingCache:
+        """A cache for the batch that already holds every prompt but its last token.
+
+        Prefilled at once, a batch of mixed lengths spends the model's work on its padding, and
+        prompts that open alike (one task, one set of classes) each compute that opening again.
+        Here each row copies the keys and values of the longest opening it shares with an earlier
+        row and runs the model over the rest only. Rows are left-padded with zeros that the
+        attention mask hides; ``generate`` goes on from the last prompt token of every row.
+        """
+        cache = _GrowingCache(self.model.config)
+        if len(prompts) == 1 or not cache.all_growing:
+            return cache  # nothing to share, or layers (windows) whose rows cannot be lined up by hand
+        heads = [torch.tensor(p[:-1], dtype=torch.long) for p in prompts]
+        rows: list[_RowStates] = []
+        for at, head in enumerate(heads):
+            shared, source = max(((_shared_opening(head, heads[j]), j) for j in range(at)), default=(0, 0))
+            row = DynamicCache(config=self.model.config)
+            for index, (keys, values) in enumerate(rows[source] if shared else []):
+                row.update(keys[:, :, :shared], values[:, :, :shared], index)
+            if shared < len(head):
+                self.model(
+                    input_ids=head[None, shared:].to(device),
+                    past_key_values=row,
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
+            rows.append(_row_states(row))
+        if any(rows):  # else every prompt is a single token
+            for index in range(len(cache.layers)):
+                # rows hand over their states layer by layer, so that those copies are freed as they go
+                layer = [(at, states.pop(0)) for at, states in enumerate(rows) if states]
+                cache.update(*_right_aligned(layer, len(rows), width - 1), index)
+        return cache
 
     def _constraint(self, requests: list[ExtractionRequest]) -> Any:
         from transformers import LogitsProcessorList
