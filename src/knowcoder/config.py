@@ -40,7 +40,7 @@ class SynthConfig(BaseModel):
     seed: int = 0
     generated_names: float = Field(
         default=0.0, ge=0.0, le=1.0
-    )  # share of person/org slots with made-up names
+    )  # share of name, date and money slots with made-up values
 
 
 class ImportConfig(BaseModel):
@@ -204,6 +204,9 @@ class SftCorpusConfig(BaseModel):
     tasks: list[str] = Field(default_factory=lambda: ["ner", "re", "ed", "eae"])
     negative_ratio: float = Field(default=0.2, ge=0.0)
     only_negative_rate: float = Field(default=0.05, ge=0.0, le=1.0)
+    # share of (instance, task) pairs without any gold record of the task that become examples
+    # (prompt of negatives only, target `results = []`); 1 keeps them all
+    without_positives_rate: float = Field(default=1.0, ge=0.0, le=1.0)
     shuffle_classes: bool = True
 
 

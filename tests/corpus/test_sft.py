@@ -50,6 +50,17 @@ def test_rates_follow_the_settings(ontology, instances):
     assert report.negative_classes / report.positive_classes == pytest.approx(1.0, abs=0.1)
 
 
+@pytest.mark.parametrize("keep", [0.0, 0.3])
+def test_instances_without_positives_are_kept_at_the_set_rate(ontology, instances, keep):
+    _, everything = build(ontology, instances)
+    examples, report = build(ontology, instances, sampling=NegativeSampling(without_positives_rate=keep))
+    assert everything.without_positives > 1000 and everything.skipped_without_positives == 0
+    assert report.with_positives == everything.with_positives  # examples with gold are untouched
+    assert report.without_positives + report.skipped_without_positives == everything.without_positives
+    assert report.without_positives / everything.without_positives == pytest.approx(keep, abs=0.04)
+    assert sum(e.positives == 0 and e.target == "results = []" for e in examples) >= report.without_positives
+
+
 def class_names_in(prompt: str) -> set[str]:
     query = prompt.split("Input:\n", 1)[1].rsplit("\nOutput:\n", 1)[0]
     return {node.name for node in ast.parse(query).body if isinstance(node, ast.ClassDef)}

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from knowcoder.data.names import GENERATORS, generated_name
+from knowcoder.data.names import GENERATORS, MONTHS, generated_name
 from knowcoder.data.synth import synthesize
 from knowcoder.errors import ConfigError
 from knowcoder.schema.ontology import load_ontology
@@ -17,12 +17,36 @@ def ontology():
     return load_ontology(REPO / "data/ontology.yaml")
 
 
-def test_generators_cover_people_and_organizations_in_both_languages(ontology):
+def test_generators_cover_every_open_class_of_the_lexicon_in_both_languages(ontology):
+    from knowcoder.data.synth import load_lexicon
+
     for entity_type, lang in GENERATORS:
         assert entity_type in ontology and lang in ("en", "zh")
         name = generated_name(entity_type, lang, random.Random(1))
         assert name and name == name.strip()
-    assert generated_name("City", "en", random.Random(1)) is None
+    closed = {"Weapon", "Nationality"}  # common words: remembering them is fine
+    lexicon_types = set(load_lexicon().types.values())
+    assert {t for t, _ in GENERATORS} == lexicon_types - closed
+    assert generated_name("Weapon", "en", random.Random(1)) is None
+
+
+@pytest.mark.parametrize(
+    ("entity_type", "lang", "pattern"),
+    [
+        ("Date", "en", rf"(({'|'.join(MONTHS)}) )?(19[5-9]\d|20[0-3]\d)"),
+        ("Date", "zh", r"(19[5-9]\d|20[0-3]\d)年(([1-9]|1[0-2])月)?"),
+        ("Money", "en", r"[$€£¥](\d{1,3}(,\d{3})+|\d+(\.\d)? (million|billion))"),
+        ("Money", "zh", r"\d+(万|亿)(元|美元|欧元|英镑|日元)"),
+    ],
+)
+def test_dates_and_money_keep_the_lexicon_formats(entity_type, lang, pattern):
+    """Templates say "in {date}": a generated date must be a year or a month and year, like the lexicon's."""
+    import re
+
+    rng = random.Random(7)
+    values = [generated_name(entity_type, lang, rng) for _ in range(300)]
+    assert [v for v in values if not re.fullmatch(pattern, v)] == []
+    assert len(set(values)) > 100
 
 
 def test_generated_names_rarely_repeat():
@@ -31,6 +55,8 @@ def test_generated_names_rarely_repeat():
     assert len(set(names)) > 1950
     zh = [generated_name("Company", "zh", rng) for _ in range(2000)]
     assert len(set(zh)) > 1500
+    cities = [generated_name("City", "en", rng) for _ in range(2000)]
+    assert len(set(cities)) > 1500
 
 
 def test_share_of_generated_names_and_validity(ontology):

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from knowcoder.data.instance import Instance
+from knowcoder.data.jsonl import read_instances
 from knowcoder.inference.constrained import SchemaConstraint, TokenTrie, constrained_generate, token_bytes
 from knowcoder.inference.grammar import END, ResultsGrammar
 from knowcoder.modeling.tiny import build_tiny_model
@@ -13,8 +14,11 @@ from knowcoder.modeling.tokenizer import train_tokenizer
 from knowcoder.parser import parse_results
 from knowcoder.prompts import PromptBuilder
 from knowcoder.records import EntityRecord, EventRecord, RelationRecord, TriggerRecord
+from knowcoder.schema.literals import py_str
 from knowcoder.tasks import get_task
 from knowcoder.tasks.base import Allowed
+
+from ..conftest import REPO
 
 TASK_NAMES = ("ner", "re", "ed", "eae")
 # (text, its entities as (span, class) in role order: employee, employer, place; the trigger)
@@ -206,7 +210,7 @@ def test_spans_never_cut_an_escape_or_a_character(builder):
     [
         ("ner", "", len("results = []")),
         ("ner", "results = [Person(", len('"x")]')),
-        ("ner", 'results = [Person("Ad', len('")]')),
+        ("ner", 'results = [Person("Ad', len('a")]')),  # "Ad" cuts the word "Ada"
         ("ner", 'results = [Person("Ada Park"), Com', len('pany("x")]')),
         ("re", "results = [Employment(", len('Person("x"), Person("x"))]')),
         ("eae", "results = [StartPosition(", len('trigger="x")]')),
@@ -218,6 +222,44 @@ def test_shortest_completion_counts_bytes_exactly(builder, task, prefix, shortes
     state = grammar.advance(grammar.initial, prefix)
     assert state is not None
     assert grammar.shortest_completion(state) == shortest
+
+
+@pytest.mark.parametrize(
+    ("sentence", "span", "words", "allowed"),
+    [
+        ("Valdoria shelled Port Helen.", "Port Helen", True, True),
+        ("Valdoria shelled Port Helen.", "Port Hel", True, False),  # closes inside a word
+        ("Valdoria shelled Port Helen.", "elen", True, False),  # starts inside a word
+        ("Valdoria shelled Port Helen.", "Port Hel", False, True),
+        ("Brightwave paid $85 million.", "$85 million", True, True),
+        ("Brightwave paid $85 million.", "$8", True, False),  # digits are a word too
+        ("Brightwave paid $85 million.", "85", True, True),  # "$" is no letter: 85 starts a word
+        ("Acme's chief left.", "Acme", True, True),
+        ("the US-based firm", "US", True, True),
+        ("光波科技以8500万美元买下了快剪。", "8500万美元", True, True),
+        ("光波科技以8500万美元买下了快剪。", "光波", True, True),  # Chinese: any character boundary
+        ("光波科技以8500万美元买下了快剪。", "500万美元", True, False),  # but not inside a number
+        ("Москва и Париж", "Моск", True, False),  # Cyrillic is written with spaces
+    ],
+)
+def test_spans_keep_words_whole_in_scripts_written_with_spaces(builder, sentence, span, words, allowed):
+    grammar = ResultsGrammar("ner", ["Person"], sentence, words=words)
+    assert grammar.accepts(f'results = [Person("{span}")]') is allowed
+
+
+def test_gold_spans_of_the_bundled_data_keep_words_whole():
+    """Every gold span of the sample data (entities, triggers, arguments) is one the grammar admits."""
+    checked = 0
+    for lang in ("en", "zh"):
+        for instance in read_instances(REPO / f"data/raw/sample/{lang}.jsonl"):
+            spans = [*instance.entities, *(e.trigger for e in instance.events)]
+            spans += [a for e in instance.events for a in e.arguments]
+            grammar = ResultsGrammar("ner", ["X"], instance.text)
+            for span in spans:
+                literal = py_str(instance.text[span.start : span.end])
+                assert grammar.accepts(f"results = [X({literal})]"), (instance.id, literal)
+                checked += 1
+    assert checked >= 200
 
 
 def test_shortest_completion_inside_a_chinese_character(builder):

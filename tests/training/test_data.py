@@ -39,14 +39,28 @@ def test_packing_loses_no_token_and_keeps_boundaries(documents, max_length):
     assert all(
         len(row["input_ids"]) == len(row["labels"]) == len(row["position_ids"]) == max_length for row in rows
     )
-    real = [t for row in rows for t in row["input_ids"] if t != PAD]
-    assert real == [t for d in documents for t in [BOS, *d, EOS]]  # every token, in order
-    # each segment is a whole document (or, for long ones, a max_length piece of one)
+    # each segment is a whole document (or, for long ones, a max_length piece of one), each once
     expected = []
     for document in documents:
         tokens = [BOS, *document, EOS]
         expected += [tokens[i : i + max_length] for i in range(0, len(tokens), max_length)]
+    assert sorted(unpack(rows)) == sorted(expected)
+    # a window of one row is next fit: the documents' tokens in their order
+    rows = list(
+        pack_documents(documents, max_length=max_length, bos_id=BOS, eos_id=EOS, pad_id=PAD, open_rows=1)
+    )
     assert unpack(rows) == expected
+
+
+def test_best_fit_fills_the_rows_next_fit_leaves_half_empty():
+    documents = [[5] * 4, [6] * 4, [], []]  # 6, 6, 2 and 2 tokens with BOS and EOS
+    best = list(pack_documents(documents, max_length=8, bos_id=BOS, eos_id=EOS, pad_id=PAD))
+    assert [row["input_ids"] for row in best] == [[1, 5, 5, 5, 5, 2, 1, 2], [1, 6, 6, 6, 6, 2, 1, 2]]
+    assert [row["position_ids"] for row in best] == [[0, 1, 2, 3, 4, 5, 0, 1]] * 2
+    nxt = list(pack_documents(documents, max_length=8, bos_id=BOS, eos_id=EOS, pad_id=PAD, open_rows=1))
+    assert len(nxt) == 3 and sum(row["input_ids"].count(PAD) for row in nxt) == 8
+    with pytest.raises(ValueError, match="open_rows"):
+        list(pack_documents(documents, max_length=8, bos_id=BOS, eos_id=EOS, pad_id=PAD, open_rows=0))
 
 
 def test_labels_mask_padding_and_cross_document_predictions():

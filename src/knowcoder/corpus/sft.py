@@ -30,6 +30,8 @@ from knowcoder.tasks import TASKS, Task
 class NegativeSampling:
     ratio: float = 0.2  # negatives per positive class
     only_negative_rate: float = 0.05  # share of samples whose prompt holds only negative classes
+    # share of instances without a gold record of the task kept (as only-negative examples)
+    without_positives_rate: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class CorpusReport:
     with_positives: int = 0  # samples whose instance has positives for the task
     sampled_only_negative: int = 0  # of those, turned into only-negative samples by the rate
     without_positives: int = 0  # instance has none: the prompt can only hold negatives
+    skipped_without_positives: int = 0  # of those, left out by ``without_positives_rate``
     positive_classes: int = 0  # in samples that keep their positives
     negative_classes: int = 0  # in the same samples
     trimmed_negatives: int = 0  # negatives removed to fit max_length
@@ -81,6 +84,7 @@ class CorpusReport:
             "with_positives": self.with_positives,
             "sampled_only_negative": self.sampled_only_negative,
             "without_positives": self.without_positives,
+            "skipped_without_positives": self.skipped_without_positives,
             "positive_classes": self.positive_classes,
             "negative_classes": self.negative_classes,
             "negative_rate": _share(self.negative_classes, self.positive_classes),
@@ -157,6 +161,10 @@ def instruction_examples(
                 continue
             rng = example_rng(seed, instance.id, task.name)
             positives = list(dict.fromkeys(r.type for r in gold))
+            keep = sampling.without_positives_rate
+            if not positives and keep < 1.0 and rng.random() >= keep:
+                report.skipped_without_positives += 1
+                continue
             classes, negatives, only_negative = sample_classes(ontology, task, positives, rng, sampling)
             if not classes:
                 continue

@@ -2,8 +2,11 @@
 
 With a few dozen filler names per class, a small model learns the names by heart and writes
 remembered ones instead of the span in the sentence (it scores 0 on held-out names). Names
-built from syllables (English) or from surname and given-name characters (Chinese) rarely
-repeat, so the only way to get them right is to copy them from the sentence.
+built from syllables (English) or from surname, given-name and stem characters (Chinese) rarely
+repeat, so the only way to get them right is to copy them from the sentence. Every named class
+of the lexicon has a generator — people, organizations, places, facilities, products, works —
+and so do dates and amounts of money (fresh numbers in the lexicon's formats). Weapons and
+nationalities stay closed classes: they are common words, which a model may well remember.
 """
 
 from __future__ import annotations
@@ -125,12 +128,87 @@ def _zh_org(kind: str) -> Callable[[random.Random], str]:
     return make
 
 
+MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+_ZH_SOUNDS = "阿巴卡达尔多利亚尼斯坦维拉图克马索瓦萨塔纳佩罗"
+
+
+def _en_place(kind: str) -> Callable[[random.Random], str]:
+    forms: dict[str, tuple[str, ...]] = {
+        "City": ("{w}", "{w}", "Port {w}", "San {w}", "{w}ton", "New {w}"),
+        "Country": ("{w}ia", "{w}land", "{w}stan", "{w}"),
+        "River": ("{w}", "{w} River"),
+        "Mountain": ("Mount {w}", "{w} Peak", "Mont {w}"),
+        "Facility": ("{w} Tower", "{w} Station", "{w} Bridge", "{w} Stadium", "{w} Airport", "{w} Hospital"),
+        "Product": ("{w} Phone", "{w} Pad", "{w} Watch", "{w} EV", "{w} X2", "{w} Lens"),
+        "WorkOfArt": ("The {w} Road", "The {w}", "Letters to {w}", "City of {w}"),
+    }
+
+    def make(rng: random.Random) -> str:
+        return rng.choice(forms[kind]).format(w=_word(rng, 2, 3))
+
+    return make
+
+
+def _zh_place(kind: str) -> Callable[[random.Random], str]:
+    suffixes: dict[str, tuple[str, ...]] = {
+        "City": ("", "", "港", "城"),
+        "Country": ("", "国"),
+        "River": ("河", "江"),
+        "Mountain": ("山", "峰", "雪山"),
+        "Facility": ("大厦", "火车站", "大桥", "体育场", "机场", "医院"),
+        "Product": ("手机", "耳机", "手表", "电动车", "无人机", "台灯"),
+        "WorkOfArt": ("之路", "的港湾", "之光", "来信"),
+    }
+    sounds = kind == "Country"
+
+    def make(rng: random.Random) -> str:
+        chars = _ZH_SOUNDS if sounds else _ZH_STEMS
+        stem = "".join(rng.choice(chars) for _ in range(rng.randint(3, 5) if sounds else 2))
+        return stem + rng.choice(suffixes[kind])
+
+    return make
+
+
+def _en_date(rng: random.Random) -> str:
+    year = rng.randint(1950, 2030)
+    return str(year) if rng.random() < 0.4 else f"{rng.choice(MONTHS)} {year}"
+
+
+def _zh_date(rng: random.Random) -> str:
+    year = rng.randint(1950, 2030)
+    return f"{year}年" if rng.random() < 0.4 else f"{year}年{rng.randint(1, 12)}月"
+
+
+def _en_money(rng: random.Random) -> str:
+    currency = rng.choice("$€£¥")
+    if rng.random() < 0.2:
+        return f"{currency}{rng.randint(1, 999) * 1000:,}"
+    amount = rng.choice((str(rng.randint(1, 999)), f"{rng.randint(1, 99)}.{rng.randint(1, 9)}"))
+    return f"{currency}{amount} {rng.choice(('million', 'billion'))}"
+
+
+def _zh_money(rng: random.Random) -> str:
+    unit = rng.choice(("万", "亿"))
+    amount = rng.randint(1, 9999) if unit == "万" else rng.randint(1, 99)
+    return f"{amount}{unit}{rng.choice(('元', '美元', '欧元', '英镑', '日元'))}"
+
+
 _ORGS = ("Company", "University", "GovernmentAgency", "SportsTeam", "Organization")
+_PLACES = ("City", "Country", "River", "Mountain", "Facility", "Product", "WorkOfArt")
 GENERATORS: dict[tuple[str, str], Callable[[random.Random], str]] = {
     ("Person", "en"): _en_person,
     ("Person", "zh"): _zh_person,
     **{(kind, "en"): _en_org(kind) for kind in _ORGS},
     **{(kind, "zh"): _zh_org(kind) for kind in _ORGS},
+    **{(kind, "en"): _en_place(kind) for kind in _PLACES},
+    **{(kind, "zh"): _zh_place(kind) for kind in _PLACES},
+    ("Date", "en"): _en_date,
+    ("Date", "zh"): _zh_date,
+    ("Money", "en"): _en_money,
+    ("Money", "zh"): _zh_money,
 }
 
 

@@ -280,8 +280,9 @@ def synthesize(
 ) -> Iterator[Instance]:
     """Yield ``counts[split]`` instances per split (in the mapping's order), ids ``synth-<lang>-NNNNNN``.
 
-    ``generated_names`` is the share of person and organization slots filled with generated
-    names (``knowcoder.data.names``) instead of the lexicon's, in every split.
+    ``generated_names`` is the share of slots filled with generated names, dates or amounts
+    (``knowcoder.data.names``; weapons and nationalities have no generator) instead of the
+    lexicon's, in every split.
     """
     counts = DEFAULT_COUNTS if counts is None else counts
     lexicon = lexicon if lexicon is not None else load_lexicon()

@@ -13,7 +13,11 @@ The format, per task (``Ent`` is an entity class wrapping one span, ``S`` a span
 
 A span literal is the :func:`~knowcoder.schema.literals.py_str` form of a non-empty substring of
 the sentence. Matching runs on the escaped sentence and may start and end only where a character
-starts, so an escape sequence or a multi-byte character is never cut.
+starts, so an escape sequence or a multi-byte character is never cut; by default (``words=True``)
+it also never cuts a word of a script written with spaces (Latin, Greek, Cyrillic letters and
+digits), so a model that closes a name early ("Port Hel") cannot write it. Scripts without
+spaces (Chinese, Japanese) and others whose entities may sit inside a word keep every
+character boundary.
 """
 
 from __future__ import annotations
@@ -63,20 +67,32 @@ class _Names:
         return [name for name in self.complete if name.startswith(prefix)]
 
 
-class _Spans:
-    """The escaped sentence, where its characters start, and the moves a span literal can make."""
+def _in_word(ch: str) -> bool:
+    """A letter or digit of a script that separates words with spaces (Latin, Greek, Cyrillic)."""
+    return ch.isalnum() and ord(ch) < 0x0590
 
-    def __init__(self, sentence: str) -> None:
+
+class _Spans:
+    """The escaped sentence, where spans may start and end, and the moves a span literal can make.
+
+    A span starts and ends where a character starts; with ``words`` (the default) also never
+    inside a word of a script written with spaces: "Port Hel" or "Tu" from "Port Helen" and
+    "Tunis" are not spans, while between Chinese characters (or next to punctuation) any
+    character boundary is one.
+    """
+
+    def __init__(self, sentence: str, *, words: bool = True) -> None:
         units = [py_str(ch)[1:-1].encode("utf-8") for ch in sentence]  # py_str escapes char by char
         self.text = b"".join(units)
         size = len(self.text)
-        self.boundary = [False] * (size + 1)
+        self.boundary = [False] * (size + 1)  # a span may start or end here
         offset = 0
-        for unit in units:
-            self.boundary[offset] = True
+        for i, unit in enumerate(units):
+            cuts_word = words and i > 0 and _in_word(sentence[i - 1]) and _in_word(sentence[i])
+            self.boundary[offset] = not cuts_word
             offset += len(unit)
         self.boundary[size] = True
-        # bytes still to read from p to the next character start: 0 where one starts at p
+        # bytes still to read from p to the next place a span may end: 0 where one may end at p
         self.to_boundary = [0] * (size + 1)
         for p in range(size - 1, -1, -1):
             self.to_boundary[p] = 0 if self.boundary[p] else self.to_boundary[p + 1] + 1
@@ -85,7 +101,9 @@ class _Spans:
             if self.boundary[p]:
                 starts.setdefault(self.text[p], []).append(p + 1)
         self.start_moves = {byte: frozenset(ends) for byte, ends in starts.items()}
-        self.shortest_unit = min((len(unit) for unit in units), default=0)
+        self.shortest_unit = min(
+            (self.to_boundary[p + 1] + 1 for p in range(size) if self.boundary[p]), default=0
+        )
 
     def moves(self, ends: frozenset[int]) -> dict[int, frozenset[int]]:
         """Where a partial span matching up to each of ``ends`` goes on each next byte."""
@@ -101,7 +119,8 @@ class ResultsGrammar:
     """The byte-level automaton of the results one prompt may get, with memoised moves.
 
     ``types`` are the task's own classes, ``entity_types`` the classes that wrap RE and EAE
-    arguments, ``roles`` each event's role names in declared order (``ontology.roles`` order).
+    arguments, ``roles`` each event's role names in declared order (``ontology.roles`` order);
+    ``words=False`` lets spans cut words too.
     """
 
     def __init__(
@@ -112,6 +131,7 @@ class ResultsGrammar:
         *,
         entity_types: Iterable[str] = (),
         roles: Mapping[str, Sequence[str]] | None = None,
+        words: bool = True,
     ) -> None:
         self.task = get_task(task).name
         if self.task not in SUPPORTED_TASKS:
@@ -130,7 +150,7 @@ class ResultsGrammar:
             event.encode("utf-8"): tuple(role.encode("utf-8") for role in ordered)
             for event, ordered in (roles or {}).items()
         }
-        self._spans = _Spans(sentence)
+        self._spans = _Spans(sentence, words=words)
         needs_entities = self.task == "re"
         # An item that could never be finished (no span to quote, no class to wrap it) must not start.
         self._items_possible = bool(
@@ -214,7 +234,7 @@ class ResultsGrammar:
             if ends is None:  # nothing quoted yet: start at any character, close not yet
                 return {byte: ("str", nxt, cont) for byte, nxt in self._spans.start_moves.items()}
             moves: dict[int, State] = {b: ("str", nxt, cont) for b, nxt in self._spans.moves(ends).items()}
-            # All ends share one boundary status (an escape reads the same wherever it starts), and
+            # Closing is allowed when one of the places the span may be read at ends well there;
             # '"' never starts a character of the escaped sentence, so closing cannot clash.
             if any(self._spans.boundary[p] for p in ends):
                 moves[_QUOTE] = cont

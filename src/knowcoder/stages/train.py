@@ -144,7 +144,9 @@ def _sft_examples(
         ontology,
         builder,
         tasks=config.tasks,
-        sampling=NegativeSampling(config.negative_ratio, config.only_negative_rate),
+        sampling=NegativeSampling(
+            config.negative_ratio, config.only_negative_rate, config.without_positives_rate
+        ),
         seed=params.corpus.seed,
         report=report,
     )

@@ -1,10 +1,10 @@
 """Token-level training data: packing for pretraining, prompt/target labels for tuning, collators.
 
-Pretraining packs whole documents into rows of ``max_length`` tokens (next-fit; a document
-longer than a row is split). ``position_ids`` restart at every document and no attention mask
-is passed, which transformers turns into a block-diagonal causal mask on every attention
-backend — so no token attends across a document boundary. The label of each document's first
-token is -100 (it would be predicted from the previous document).
+Pretraining packs whole documents into rows of ``max_length`` tokens (best fit over a window
+of rows being filled; a document longer than a row is split). ``position_ids`` restart at every
+document and no attention mask is passed, which transformers turns into a block-diagonal
+causal mask on every attention backend — so no token attends across a document boundary. The
+label of each document's first token is -100 (it would be predicted from the previous document).
 
 Instruction tuning and alignment put -100 on the prompt and on padding, so the loss covers
 only the target (and its end-of-sequence token).
@@ -43,40 +43,77 @@ class TokenStats:
 
 
 # ---- pretraining ------------------------------------------------------------------------
+class _Row:
+    """A packed row being filled: tokens, labels and position ids so far."""
+
+    __slots__ = ("labels", "positions", "tokens")
+
+    def __init__(self) -> None:
+        self.tokens: list[int] = []
+        self.labels: list[int] = []
+        self.positions: list[int] = []
+
+    def add(self, piece: Sequence[int]) -> None:
+        # a piece after another one starts a new document: its first token (BOS) would be
+        # predicted from the previous document's last, so it carries no label
+        self.labels.extend([IGNORE_INDEX, *piece[1:]] if self.tokens else piece)
+        self.tokens.extend(piece)
+        self.positions.extend(range(len(piece)))
+
+    def padded(self, max_length: int, pad_id: int) -> dict[str, list[int]]:
+        padding = max_length - len(self.tokens)
+        return {
+            "input_ids": self.tokens + [pad_id] * padding,
+            "labels": self.labels + [IGNORE_INDEX] * padding,
+            # padding is its own segment (positions restart), so it never joins a document's block
+            "position_ids": self.positions + list(range(padding)),
+        }
+
+
 def pack_documents(
-    documents: Iterable[Sequence[int]], *, max_length: int, bos_id: int, eos_id: int, pad_id: int
+    documents: Iterable[Sequence[int]],
+    *,
+    max_length: int,
+    bos_id: int,
+    eos_id: int,
+    pad_id: int,
+    open_rows: int = 64,
 ) -> Iterator[dict[str, list[int]]]:
-    """Rows of exactly ``max_length`` tokens: ``input_ids``, ``labels``, ``position_ids``."""
+    """Rows of exactly ``max_length`` tokens: ``input_ids``, ``labels``, ``position_ids``.
+
+    Best fit over a window of ``open_rows`` rows being filled: each document (or, when longer
+    than a row, each ``max_length`` piece of it) goes into the open row with the least room
+    that still holds it, or opens a new row. A row leaves the window when it is full, or, when
+    a new row needs its place, the fullest row leaves. Short documents of mixed lengths thus fill
+    rows almost completely, where next fit (``open_rows=1``) pads each row's tail. Streaming
+    and deterministic; every token of every document appears exactly once, in its document's
+    order.
+    """
     if max_length < 2:
         raise ValueError(f"max_length must be at least 2, got {max_length}")
-    row: list[int] = []
-    labels: list[int] = []
-    positions: list[int] = []
-
-    def flush() -> dict[str, list[int]]:
-        padding = max_length - len(row)
-        out = {
-            "input_ids": row + [pad_id] * padding,
-            "labels": labels + [IGNORE_INDEX] * padding,
-            # padding is its own segment (positions restart), so it never joins a document's block
-            "position_ids": positions + list(range(padding)),
-        }
-        row.clear()
-        labels.clear()
-        positions.clear()
-        return out
-
+    if open_rows < 1:
+        raise ValueError(f"open_rows must be at least 1, got {open_rows}")
+    window: list[_Row] = []
     for document in documents:
         tokens = [bos_id, *document, eos_id]
         for start in range(0, len(tokens), max_length):
             piece = tokens[start : start + max_length]
-            if len(row) + len(piece) > max_length:
-                yield flush()
-            labels.extend([IGNORE_INDEX, *piece[1:]] if row else piece)
-            row.extend(piece)
-            positions.extend(range(len(piece)))
-    if row:
-        yield flush()
+            fits = [row for row in window if max_length - len(row.tokens) >= len(piece)]
+            if fits:
+                row = min(fits, key=lambda r: max_length - len(r.tokens))
+            else:
+                if len(window) == open_rows:  # no room for another row: the fullest leaves
+                    fullest = max(window, key=lambda r: len(r.tokens))
+                    window.remove(fullest)
+                    yield fullest.padded(max_length, pad_id)
+                row = _Row()
+                window.append(row)
+            row.add(piece)
+            if len(row.tokens) == max_length:
+                window.remove(row)
+                yield row.padded(max_length, pad_id)
+    for row in window:
+        yield row.padded(max_length, pad_id)
 
 
 class PackedCollator:
