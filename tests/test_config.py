@@ -44,6 +44,7 @@ def test_overrides_are_typed_and_applied_last(params_file):
     assert params.data.synth.train == 7
     assert params.data.synth.languages == ["en"]
     assert params.prompt.style == "released"
+    assert load_params(params_file, overrides=["evaluation.batch_tokens=null"]).evaluation.batch_tokens is None
 
 
 @pytest.mark.parametrize(
@@ -53,6 +54,7 @@ def test_overrides_are_typed_and_applied_last(params_file):
         (["data.synth.train=-1"], "data.synth.train: Input should be greater than or equal to 0"),
         (["prompt.style=fancy"], "prompt.style: Value error, unknown style 'fancy'"),
         (["nonsense"], "--set: override 'nonsense' must look like key.path=value"),
+        (["evaluation.batch_tokens=0"], "evaluation.batch_tokens: Input should be greater than 0"),
     ],
 )
 def test_bad_values_name_the_key(params_file, overrides, message):

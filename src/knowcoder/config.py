@@ -246,7 +246,9 @@ class EvaluationConfig(BaseModel):
     split: str = "test"
     tasks: list[str] = Field(default_factory=lambda: ["ner", "re", "ed", "eae"])
     types: Literal["dataset", "instance"] = "dataset"  # the classes each prompt defines
-    batch_size: int = Field(default=16, gt=0)
+    batch_size: int = Field(default=32, gt=0)  # prompts per generation batch, at most
+    # and cache positions per batch, at most: rows x (longest prompt + max_new_tokens); None: no limit
+    batch_tokens: int | None = Field(default=32768, gt=0)
     max_new_tokens: int = Field(default=640, gt=0)
     head_tokens: int = Field(default=1500, gt=0)  # prompts longer than head + tail keep both ends
     tail_tokens: int = Field(default=2000, gt=0)

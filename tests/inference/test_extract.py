@@ -55,33 +55,59 @@ def test_batched_generation_equals_one_at_a_time(extractor):
 
 
 def test_batches_share_prompt_openings_and_skip_padding(extractor):
-    # given: prompts of mixed lengths; b opens like a (3 tokens), c like a (5), d is one token
-    a, b, c, d = [1, 2, 3, 4, 5, 6], [1, 2, 3, 9, 9], [1, 2, 3, 4, 5, 6, 7, 8], [7]
-    prompts, width = [c, a, b, d], 8
-    forwarded: list[int] = []
-    hook = extractor.model.register_forward_pre_hook(
-        lambda _, args, kwargs: forwarded.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    # given: prompts of mixed lengths: a opens like c (its whole head), b shares 3 tokens with c
+    # and e 5 (each then has a short rest of its own), d is a single token
+    c, a, b = [1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 6], [1, 2, 3, 9, 9]
+    e, d = [1, 2, 3, 4, 5, 7, 7, 7], [7]
+    prompts = [c, a, b, e, d]
+    model = extractor.model
+    forwarded: list[tuple[int, ...]] = []
+    hook = model.register_forward_pre_hook(
+        lambda _, args, kwargs: forwarded.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True
     )
     # when
     with torch.inference_mode():
-        cache = extractor._prefilled_cache(prompts, width, torch.device("cpu"))
+        ids, mask, cache = extractor._batch_inputs(prompts, torch.device("cpu"))
     hook.remove()
-    # then: each head (all but the last token) runs only past what an earlier row shares:
-    # c 7 tokens, a none (its 5 are c's opening), b 1 (shares 3 with c), d none
-    assert forwarded == [7, 1]
-    # and the cache holds what prefilling each prompt alone computes, right-aligned, zeros before
+    # then: c's head (all but its last token) runs alone; a copies it; the rests of b (1 token)
+    # and e (2) run together in one pass, b's right-aligned after a hole; d needs nothing
+    assert forwarded == [(1, 7), (2, 2)]
     for at, prompt in enumerate(prompts):
-        alone = DynamicCache(config=extractor.model.config)
-        if len(prompt) > 1:
-            with torch.inference_mode():
-                extractor.model(input_ids=torch.tensor([prompt[:-1]]), past_key_values=alone)
-        for index, layer in enumerate(cache.layers):
-            pad = width - len(prompt)
-            assert layer.keys.shape[-2] == width - 1
-            assert not layer.keys[at, :, :pad].any() and not layer.values[at, :, :pad].any()
-            if len(prompt) > 1:
-                torch.testing.assert_close(layer.keys[at, :, pad:], alone.layers[index].keys[0])
-                torch.testing.assert_close(layer.values[at, :, pad:], alone.layers[index].values[0])
+        assert ids[at][mask[at] == 1].tolist() == prompt  # the prompt, in order, with its last token last
+    assert mask[2].tolist() == [0, 0, 1, 1, 1, 0, 1, 1]  # padding, opening, hole, rest, last token
+    # and the batch predicts what each prompt alone predicts, now and a step later: positions come
+    # from the mask (as generate derives them) and hidden positions hold zeros
+    positions = mask.cumsum(-1) - 1
+    following = torch.full((len(prompts), 1), 11)
+    with torch.inference_mode():
+        now = model(
+            input_ids=ids[:, -1:], attention_mask=mask, position_ids=positions[:, -1:], past_key_values=cache
+        ).logits[:, -1]
+        later = model(
+            input_ids=following,
+            attention_mask=torch.cat([mask, torch.ones_like(following)], dim=1),
+            position_ids=positions[:, -1:] + 1,
+            past_key_values=cache,
+        ).logits[:, -1]
+        for at, prompt in enumerate(prompts):
+            alone = model(input_ids=torch.tensor([[*prompt, 11]])).logits[0]
+            torch.testing.assert_close(now[at], alone[-2])
+            torch.testing.assert_close(later[at], alone[-1])
+    rows, columns = (mask[:, :-1] == 0).nonzero(as_tuple=True)
+    for layer in cache.layers:
+        assert not layer.keys[rows, :, columns].any() and not layer.values[rows, :, columns].any()
+
+
+def test_batches_respect_rows_and_the_cache_budget(extractor):
+    extractor.batch_size, extractor.max_new_tokens, extractor.batch_tokens = 3, 10, 100
+    lengths = [30, 5, 12, 40, 8, 95, 20]
+    # longest first. 95 alone: with 40 it would need 2 x (95 + 10) positions; 40 with 30 is
+    # 2 x 50 = 100; 20 starts a batch (3 x 50 > 100), which 12 and 8 fill (3 x 30); 5: 3 rows at most
+    assert extractor.batches(lengths) == [[5], [3, 0], [6, 2, 4], [1]]
+    extractor.batch_tokens = None
+    assert extractor.batches(lengths) == [[5, 3, 0], [6, 2, 4], [1]]
+    extractor.batch_tokens = 50  # a prompt over the budget still gets a batch of its own
+    assert extractor.batches(lengths) == [[5], [3], [0], [6], [2, 4], [1]]
 
 
 def test_growing_cache_attends_like_the_dynamic_cache(extractor):
@@ -132,7 +158,7 @@ def test_sliding_window_models_prefill_the_padded_batch(tiny_dir, tmp_path, mini
     windowed = Extractor.load(tmp_path / "windowed", builder, batch_size=4, max_new_tokens=6)
     prompts = [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [1, 2, 3, 4, 5, 6, 7, 8], [9, 8, 7]]
     with torch.inference_mode():
-        assert windowed._prefilled_cache(prompts, 10, torch.device("cpu")).get_seq_length() == 0
+        assert windowed._batch_inputs(prompts, torch.device("cpu"))[2].get_seq_length() == 0
     batch = requests(5)
     together = [text for text, _, _ in windowed.generate(batch)]
     windowed.batch_size = 1

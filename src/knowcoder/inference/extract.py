@@ -2,10 +2,13 @@
 
 Requests are sorted by prompt length and generated in left-padded batches with greedy
 decoding and the KV cache, stopping at end-of-sequence or at ``\"\"\"`` (the released models'
-stop), with a cap on new tokens. A batch is prefilled one prompt at a time, so that no work goes
-into its padding and an opening shared with an earlier prompt of the batch (the same task and
-classes) is computed once (models with sliding-window layers prefill the padded batch at once);
-it is then decoded together on a cache that grows in place.
+stop), with a cap on new tokens. A batch holds at most ``batch_size`` prompts and, when
+``batch_tokens`` is set, at most that many cache positions (rows times the longest prompt plus
+``max_new_tokens``), so that short prompts batch wide and long ones stay within memory.
+An opening that a prompt shares with an earlier prompt of its batch (the same task and classes)
+is computed once, no work goes into padding, and the prompts' differing ends (the sentences) run
+through the model together; the batch is then decoded on a cache that grows in place. Models with
+sliding-window layers prefill the padded batch at once instead.
 A prompt longer than ``head_tokens + tail_tokens`` keeps its first ``head_tokens`` and last
 ``tail_tokens`` tokens, as the released evaluation did. Every output goes through the safe
 parser with the classes and sentence of its own prompt.
@@ -108,6 +111,16 @@ def _row_states(cache: DynamicCache) -> _RowStates:
     for layer in cache.layers:
         assert isinstance(layer, DynamicLayer) and layer.keys is not None and layer.values is not None
         states.append((layer.keys, layer.values))
+    return states
+
+
+def _zeros_in(states: _RowStates, start: int, stop: int) -> _RowStates:
+    """``states`` with positions ``start:stop`` zeroed (a hole the attention mask hides)."""
+    if start == stop:
+        return states
+    for keys, values in states:
+        keys[:, :, start:stop] = 0
+        values[:, :, start:stop] = 0
     return states
 
 
@@ -216,6 +229,7 @@ class Extractor:
     tokenizer: Any
     builder: PromptBuilder
     batch_size: int = 16
+    batch_tokens: int | None = None  # cache positions per batch: rows x (longest prompt + max_new_tokens)
     max_new_tokens: int = 640
     head_tokens: int = 1500
     tail_tokens: int = 2000
@@ -269,9 +283,8 @@ class Extractor:
     ) -> list[tuple[str, int, bool]]:
         """(output text, prompt tokens, prompt shortened) per request, in request order."""
         encoded = [self.prompt_ids(request) for request in requests]
-        order = sorted(range(len(requests)), key=lambda i: len(encoded[i][0]), reverse=True)
         outputs: list[tuple[str, int, bool]] = [("", 0, False)] * len(requests)
-        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        batches = self.batches([len(ids) for ids, _ in encoded])
         iterator: Iterable[list[int]] = batches
         if progress:
             from tqdm import tqdm
@@ -283,11 +296,25 @@ class Extractor:
                 outputs[index] = (text, len(encoded[index][0]), encoded[index][1])
         return outputs
 
+    def batches(self, lengths: Sequence[int]) -> list[list[int]]:
+        """Indices of prompts ``lengths`` long, longest first, cut into batches.
+
+        A batch closes at ``batch_size`` prompts, or before its cache (rows times its longest
+        prompt plus ``max_new_tokens``) would pass ``batch_tokens``; a prompt longer than the
+        budget gets a batch of its own.
+        """
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+        batches: list[list[int]] = []
+        for index in order:
+            if batches and len(batches[-1]) < self.batch_size:
+                rows, longest = len(batches[-1]) + 1, lengths[batches[-1][0]]
+                if self.batch_tokens is None or rows * (longest + self.max_new_tokens) <= self.batch_tokens:
+                    batches[-1].append(index)
+                    continue
+            batches.append([index])
+        return batches
+
     def _generate_batch(self, prompts: list[list[int]], requests: list[ExtractionRequest]) -> list[str]:
-        pad = self.tokenizer.pad_token_id
-        width = max(len(p) for p in prompts)
-        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
-        attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
         device = next(self.model.parameters()).device
         kwargs: dict[str, Any] = {}
         if self.constrained:
@@ -295,54 +322,139 @@ class Extractor:
         else:
             kwargs.update(stop_strings=list(STOP_STRINGS), tokenizer=self.tokenizer)
         with torch.inference_mode():
+            input_ids, attention, cache = self._batch_inputs(prompts, device)
             generated = self.model.generate(
-                input_ids=input_ids.to(device),
-                attention_mask=attention.to(device),
-                past_key_values=self._prefilled_cache(prompts, width, device),
+                input_ids=input_ids,
+                attention_mask=attention,
+                past_key_values=cache,
                 max_new_tokens=self.max_new_tokens,
                 do_sample=False,
                 num_beams=1,
                 use_cache=True,
-                pad_token_id=pad,
+                pad_token_id=self.tokenizer.pad_token_id,
                 eos_token_id=self.tokenizer.eos_token_id,
                 **kwargs,
             )
-        new = generated[:, width:]
+        new = generated[:, input_ids.shape[1] :]
         return [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]
 
-    def _prefilled_cache(self, prompts: list[list[int]], width: int, device: torch.device) -> _GrowingCache:
-        """A cache for the batch that already holds every prompt but its last token.
+    def _batch_inputs(
+        self, prompts: list[list[int]], device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor, _GrowingCache]:
+        """Input ids, attention mask and a cache that already holds every prompt but its last token.
 
         Prefilled at once, a batch of mixed lengths spends the model's work on its padding, and
         prompts that open alike (one task, one set of classes) each compute that opening again.
-        Here each row copies the keys and values of the longest opening it shares with an earlier
-        row and runs the model over the rest only. Rows are left-padded with zeros that the
-        attention mask hides; ``generate`` goes on from the last prompt token of every row.
+        Here a prompt that shares no more than half of itself with an earlier one runs through the
+        model alone, after copying what it does share. Every other prompt copies the opening it
+        shares and only its rest (mostly the sentence) is computed, for all such prompts in one
+        forward pass: their openings end at one column and their rests, right-aligned after it,
+        leave a hole that the attention mask hides and the position ids skip. Rows are then
+        left-padded to one width; ``generate`` goes on from the last prompt token of every row, and
+        derives positions from the mask, so holes and padding are invisible to it.
         """
+        pad = self.tokenizer.pad_token_id
         cache = _GrowingCache(self.model.config)
         if len(prompts) == 1 or not cache.all_growing:
-            return cache  # nothing to share, or layers (windows) whose rows cannot be lined up by hand
+            # nothing to share, or layers (windows) whose rows cannot be lined up by hand
+            width = max(len(p) for p in prompts)
+            ids = [[pad] * (width - len(p)) + p for p in prompts]
+            masks = [[0] * (width - len(p)) + [1] * len(p) for p in prompts]
+            return torch.tensor(ids, device=device), torch.tensor(masks, device=device), cache
         heads = [torch.tensor(p[:-1], dtype=torch.long) for p in prompts]
-        rows: list[_RowStates] = []
+        states: dict[int, _RowStates] = {}  # per row: its head's keys and values as laid out
+        layout: dict[int, tuple[list[int], list[int]]] = {}  # per row: its head's ids and mask
+        alone: list[int] = []  # rows computed on their own: the sources of shared openings
+        rests: list[tuple[int, int, int]] = []  # (row, source, shared) computed together
         for at, head in enumerate(heads):
-            shared, source = max(((_shared_opening(head, heads[j]), j) for j in range(at)), default=(0, 0))
+            shared, source = max(((_shared_opening(head, heads[j]), j) for j in alone), default=(0, -1))
+            rest = len(head) - shared
+            if shared and rest <= shared:
+                if rest:
+                    rests.append((at, source, shared))
+                else:  # the whole head is an earlier row's opening
+                    states[at] = [(k[:, :, :shared], v[:, :, :shared]) for k, v in states[source]]
+                    layout[at] = (prompts[at][:-1], [1] * shared)
+                continue
             row = DynamicCache(config=self.model.config)
-            for index, (keys, values) in enumerate(rows[source] if shared else []):
+            for index, (keys, values) in enumerate(states[source] if shared else []):
                 row.update(keys[:, :, :shared], values[:, :, :shared], index)
-            if shared < len(head):
+            if rest:
                 self.model(
                     input_ids=head[None, shared:].to(device),
                     past_key_values=row,
                     use_cache=True,
                     logits_to_keep=1,
                 )
-            rows.append(_row_states(row))
-        if any(rows):  # else every prompt is a single token
+            states[at], layout[at] = _row_states(row), (prompts[at][:-1], [1] * len(head))
+            alone.append(at)
+        if rests:
+            self._prefill_rests(prompts, heads, rests, states, layout, device)
+        width = max(len(ids) for ids, _ in layout.values()) + 1
+        input_ids, attention = [], []
+        for at, prompt in enumerate(prompts):
+            head_ids, head_mask = layout[at]
+            lead = width - 1 - len(head_ids)
+            input_ids.append([pad] * lead + head_ids + prompt[-1:])
+            attention.append([0] * lead + head_mask + [1])
+        if any(states.values()):  # else every prompt is a single token
+            rows = [states[at] for at in range(len(prompts))]
             for index in range(len(cache.layers)):
                 # rows hand over their states layer by layer, so that those copies are freed as they go
-                layer = [(at, states.pop(0)) for at, states in enumerate(rows) if states]
+                layer = [(at, row.pop(0)) for at, row in enumerate(rows) if row]
                 cache.update(*_right_aligned(layer, len(rows), width - 1), index)
-        return cache
+        return torch.tensor(input_ids, device=device), torch.tensor(attention, device=device), cache
+
+    def _prefill_rests(
+        self,
+        prompts: list[list[int]],
+        heads: list[torch.Tensor],
+        rests: list[tuple[int, int, int]],
+        states: dict[int, _RowStates],
+        layout: dict[int, tuple[list[int], list[int]]],
+        device: torch.device,
+    ) -> None:
+        """Compute the rests of ``(row, source, shared)`` after their copied openings, in one pass.
+
+        Openings end at one column ``opening``; each rest is right-aligned in the ``longest``
+        columns after it, so a shorter rest leaves a hole between its opening and itself.
+        """
+        pad = self.tokenizer.pad_token_id
+        opening = max(shared for _, _, shared in rests)
+        longest = max(len(heads[at]) - shared for at, _, shared in rests)
+        cache = DynamicCache(config=self.model.config)
+        for index in range(len(states[rests[0][1]])):  # sources hold every layer
+            rows = [
+                (i, (states[source][index][0][:, :, :shared], states[source][index][1][:, :, :shared]))
+                for i, (_, source, shared) in enumerate(rests)
+            ]
+            cache.update(*_right_aligned(rows, len(rests), opening), index)
+        ids, masks, positions = [], [], []
+        for at, _, shared in rests:
+            rest = heads[at][shared:].tolist()
+            hole = longest - len(rest)
+            ids.append([pad] * hole + rest)
+            masks.append([0] * (opening - shared) + [1] * shared + [0] * hole + [1] * len(rest))
+            positions.append([max(shared + k - hole, 0) for k in range(longest)])
+        self.model(
+            input_ids=torch.tensor(ids, device=device),
+            attention_mask=torch.tensor(masks, device=device),
+            position_ids=torch.tensor(positions, device=device),
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        computed = _row_states(cache)
+        for i, (at, _, shared) in enumerate(rests):
+            hole = longest - (len(heads[at]) - shared)
+            row = [
+                (k[i : i + 1, :, opening - shared :], v[i : i + 1, :, opening - shared :])
+                for k, v in computed
+            ]
+            states[at] = _zeros_in(row, shared, shared + hole)
+            head = prompts[at][:-1]
+            mask = [1] * shared + [0] * hole + [1] * (len(head) - shared)
+            layout[at] = (head[:shared] + [pad] * hole + head[shared:], mask)
 
     def _constraint(self, requests: list[ExtractionRequest]) -> Any:
         from transformers import LogitsProcessorList

@@ -41,7 +41,8 @@ class ServingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     prompt: PromptConfig = PromptConfig()
-    batch_size: int = Field(default=16, gt=0)
+    batch_size: int = Field(default=32, gt=0)
+    batch_tokens: int | None = Field(default=32768, gt=0)
     max_new_tokens: int = Field(default=640, gt=0)
     head_tokens: int = Field(default=1500, gt=0)
     tail_tokens: int = Field(default=2000, gt=0)
@@ -75,6 +76,7 @@ class ServingConfig(BaseModel):
         return cls(
             prompt=params.prompt,
             batch_size=evaluation.batch_size,
+            batch_tokens=evaluation.batch_tokens,
             max_new_tokens=evaluation.max_new_tokens,
             head_tokens=evaluation.head_tokens,
             tail_tokens=evaluation.tail_tokens,
@@ -133,6 +135,7 @@ class Predictor:
             trust_remote_code=config.trust_remote_code,
             dtype=config.dtype,
             batch_size=config.batch_size,
+            batch_tokens=config.batch_tokens,
             max_new_tokens=config.max_new_tokens,
             head_tokens=config.head_tokens,
             tail_tokens=config.tail_tokens,

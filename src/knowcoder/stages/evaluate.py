@@ -171,6 +171,7 @@ def evaluate_model(
         trust_remote_code=params.model.trust_remote_code,
         dtype=params.model.dtype,
         batch_size=config.batch_size,
+        batch_tokens=config.batch_tokens,
         max_new_tokens=config.max_new_tokens,
         head_tokens=config.head_tokens,
         tail_tokens=config.tail_tokens,
