@@ -44,7 +44,9 @@ def test_overrides_are_typed_and_applied_last(params_file):
     assert params.data.synth.train == 7
     assert params.data.synth.languages == ["en"]
     assert params.prompt.style == "released"
-    assert load_params(params_file, overrides=["evaluation.batch_tokens=null"]).evaluation.batch_tokens is None
+    assert (
+        load_params(params_file, overrides=["evaluation.batch_tokens=null"]).evaluation.batch_tokens is None
+    )
 
 
 @pytest.mark.parametrize(

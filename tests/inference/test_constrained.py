@@ -240,6 +240,10 @@ def test_shortest_completion_counts_bytes_exactly(builder, task, prefix, shortes
         ("光波科技以8500万美元买下了快剪。", "光波", True, True),  # Chinese: any character boundary
         ("光波科技以8500万美元买下了快剪。", "500万美元", True, False),  # but not inside a number
         ("Москва и Париж", "Моск", True, False),  # Cyrillic is written with spaces
+        ("outside Carthage Tower in Tunis", "Tower ", True, False),  # no span ends with whitespace
+        ("outside Carthage Tower in Tunis", " Tower", False, False),  # or starts with it
+        ("outside Carthage Tower in Tunis", "Carthage Tower", True, True),  # inside it, fine
+        ("北京 上海", "京 上", True, True),
     ],
 )
 def test_spans_keep_words_whole_in_scripts_written_with_spaces(builder, sentence, span, words, allowed):

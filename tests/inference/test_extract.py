@@ -98,6 +98,38 @@ def test_batches_share_prompt_openings_and_skip_padding(extractor):
         assert not layer.keys[rows, :, columns].any() and not layer.values[rows, :, columns].any()
 
 
+def test_models_without_position_ids_prefill_rests_alone(tiny_dir, tmp_path, mini_ontology):
+    """ALiBi models (Bloom) bias attention by column, so their rows get no holes."""
+    from transformers import BloomConfig, BloomForCausalLM
+
+    builder = PromptBuilder(mini_ontology, PromptOptions(system=False, descriptions=False))
+    tokenizer = Extractor.load(tiny_dir, builder).tokenizer
+    config = BloomConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        n_layer=2,
+        n_head=2,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = BloomForCausalLM(config)
+    save_model_dir(model, tokenizer, tmp_path / "alibi")
+    alibi = Extractor.load(tmp_path / "alibi", builder, batch_size=4, max_new_tokens=6)
+    # the last two share 5 and 6 tokens with the first, then have rests of 1 and 2 tokens
+    prompts = [[1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 9, 9], [1, 2, 3, 4, 5, 6, 4, 4, 4]]
+    with torch.inference_mode():
+        _, mask, _ = alibi._batch_inputs(prompts, torch.device("cpu"))
+    for row in mask.tolist():  # padding, then the prompt: no hole
+        assert row == sorted(row)
+    batch = requests(5)
+    together = [text for text, _, _ in alibi.generate(batch)]
+    alibi.batch_size = 1
+    assert together == [text for text, _, _ in alibi.generate(batch)]
+
+
 def test_batches_respect_rows_and_the_cache_budget(extractor):
     extractor.batch_size, extractor.max_new_tokens, extractor.batch_tokens = 3, 10, 100
     lengths = [30, 5, 12, 40, 8, 95, 20]
@@ -192,6 +224,16 @@ def test_generation_stops_at_the_cap(extractor):
 def test_requests_use_the_dataset_schema_or_the_instance_classes(mini_ontology, hire_instance):
     other = hire_instance.model_copy(update={"id": "x2", "entities": [Entity(start=0, end=3, type="Person")]})
     assert schema_types([hire_instance, other], "ner", mini_ontology) == ["Person", "Company", "Location"]
+    # relations and arguments: the task's classes, then the entity classes the gold arguments have,
+    # so an Employment prompt defines Company (the gold tail) and not only the declared Organization
+    assert schema_types([hire_instance], "re", mini_ontology) == ["Employment", "Person", "Company"]
+    assert schema_types([hire_instance], "eae", mini_ontology) == [
+        "StartPosition",
+        "Person",
+        "Company",
+        "Location",
+    ]
+    assert schema_types([hire_instance], "ed", mini_ontology) == ["StartPosition"]
     dataset = requests_for([hire_instance, other], "ner", mini_ontology)
     assert [r.types for r in dataset] == [("Person", "Company", "Location")] * 2
     oracle = requests_for([hire_instance, other], "ner", mini_ontology, types="instance")

@@ -16,6 +16,7 @@ parser with the classes and sentence of its own prompt.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from knowcoder.data.instance import Instance
 from knowcoder.parser import ParseReport, parse_results
 from knowcoder.prompts import PromptBuilder
 from knowcoder.records import Record
-from knowcoder.schema.ontology import Ontology
+from knowcoder.schema.ontology import Kind, Ontology
 from knowcoder.tasks import get_task
 
 STOP_STRINGS = ('"""',)
@@ -174,14 +175,18 @@ class Prediction:
 
 
 def schema_types(instances: Sequence[Instance], task: str, ontology: Ontology) -> list[str]:
-    """The dataset's schema for a task: every class of the task's kind its gold data uses."""
-    kind = get_task(task).kind
-    seen: dict[str, None] = {}
-    for instance in instances:
-        for name in get_task(task).positive_types(instance):
-            if ontology.kind_of(name) == kind:
-                seen[name] = None
-    return [name for name in ontology.names(kind) if name in seen]
+    """The dataset's schema for a task: every class its gold data uses, each in ontology order.
+
+    That is the task's own classes and, for relations and event arguments, the entity classes
+    the gold arguments have (``City`` where a relation declares ``Location``): training prompts
+    define those too, and strict scoring compares them.
+    """
+    task_obj = get_task(task)
+    seen = {name for instance in instances for name in task_obj.positive_types(instance)}
+    own = [name for name in ontology.names(task_obj.kind) if name in seen]
+    if task_obj.kind == Kind.ENTITY:
+        return own
+    return own + [name for name in ontology.names(Kind.ENTITY) if name in seen]
 
 
 def requests_for(
@@ -349,7 +354,8 @@ class Extractor:
         model alone, after copying what it does share. Every other prompt copies the opening it
         shares and only its rest (mostly the sentence) is computed, for all such prompts in one
         forward pass: their openings end at one column and their rests, right-aligned after it,
-        leave a hole that the attention mask hides and the position ids skip. Rows are then
+        leave a hole that the attention mask hides and the position ids skip (a model that takes no
+        position ids computes each rest alone instead). Rows are then
         left-padded to one width; ``generate`` goes on from the last prompt token of every row, and
         derives positions from the mask, so holes and padding are invisible to it.
         """
@@ -366,10 +372,11 @@ class Extractor:
         layout: dict[int, tuple[list[int], list[int]]] = {}  # per row: its head's ids and mask
         alone: list[int] = []  # rows computed on their own: the sources of shared openings
         rests: list[tuple[int, int, int]] = []  # (row, source, shared) computed together
+        together = self._reads_position_ids()
         for at, head in enumerate(heads):
             shared, source = max(((_shared_opening(head, heads[j]), j) for j in alone), default=(0, -1))
             rest = len(head) - shared
-            if shared and rest <= shared:
+            if shared and rest <= shared and (together or not rest):
                 if rest:
                     rests.append((at, source, shared))
                 else:  # the whole head is an earlier row's opening
@@ -404,6 +411,12 @@ class Extractor:
                 layer = [(at, row.pop(0)) for at, row in enumerate(rows) if row]
                 cache.update(*_right_aligned(layer, len(rows), width - 1), index)
         return torch.tensor(input_ids, device=device), torch.tensor(attention, device=device), cache
+
+    def _reads_position_ids(self) -> bool:
+        """Whether the model takes positions from ``position_ids`` (rotary models), so that a hole
+        in a row is invisible to it; others (ALiBi biases from columns) prefill their rests alone."""
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        return "position_ids" in inspect.signature(base.forward).parameters
 
     def _prefill_rests(
         self,

@@ -12,8 +12,9 @@ The format, per task (``Ent`` is an entity class wrapping one span, ``S`` a span
     eae:     Type(trigger=S, role=[Ent(S), ...], ...)   roles: a subset, in declared order
 
 A span literal is the :func:`~knowcoder.schema.literals.py_str` form of a non-empty substring of
-the sentence. Matching runs on the escaped sentence and may start and end only where a character
-starts, so an escape sequence or a multi-byte character is never cut; by default (``words=True``)
+the sentence that neither starts nor ends with whitespace. Matching runs on the escaped sentence
+and may start and end only where a character starts, so an escape sequence or a multi-byte
+character is never cut; by default (``words=True``)
 it also never cuts a word of a script written with spaces (Latin, Greek, Cyrillic letters and
 digits), so a model that closes a name early ("Port Hel") cannot write it. Scripts without
 spaces (Chinese, Japanese) and others whose entities may sit inside a word keep every
@@ -75,35 +76,35 @@ def _in_word(ch: str) -> bool:
 class _Spans:
     """The escaped sentence, where spans may start and end, and the moves a span literal can make.
 
-    A span starts and ends where a character starts; with ``words`` (the default) also never
-    inside a word of a script written with spaces: "Port Hel" or "Tu" from "Port Helen" and
-    "Tunis" are not spans, while between Chinese characters (or next to punctuation) any
-    character boundary is one.
+    A span starts and ends where a character starts, never starts or ends with whitespace, and
+    with ``words`` (the default) never cuts a word of a script written with spaces: "Port Hel" or
+    "Tu" from "Port Helen" and "Tunis" are not spans, while between Chinese characters (or next
+    to punctuation) any character boundary is one.
     """
 
     def __init__(self, sentence: str, *, words: bool = True) -> None:
         units = [py_str(ch)[1:-1].encode("utf-8") for ch in sentence]  # py_str escapes char by char
         self.text = b"".join(units)
         size = len(self.text)
-        self.boundary = [False] * (size + 1)  # a span may start or end here
+        starts_at = [False] * (size + 1)  # a span may start here
+        self.ends_at = [False] * (size + 1)  # a span may end here
         offset = 0
         for i, unit in enumerate(units):
             cuts_word = words and i > 0 and _in_word(sentence[i - 1]) and _in_word(sentence[i])
-            self.boundary[offset] = not cuts_word
+            starts_at[offset] = not cuts_word and not sentence[i].isspace()
+            self.ends_at[offset] = i > 0 and not cuts_word and not sentence[i - 1].isspace()
             offset += len(unit)
-        self.boundary[size] = True
+        self.ends_at[size] = bool(sentence) and not sentence[-1].isspace()
         # bytes still to read from p to the next place a span may end: 0 where one may end at p
-        self.to_boundary = [0] * (size + 1)
+        self.to_end = [0] * (size + 1)
         for p in range(size - 1, -1, -1):
-            self.to_boundary[p] = 0 if self.boundary[p] else self.to_boundary[p + 1] + 1
+            self.to_end[p] = 0 if self.ends_at[p] else self.to_end[p + 1] + 1
         starts: dict[int, list[int]] = {}
         for p in range(size):
-            if self.boundary[p]:
+            if starts_at[p]:
                 starts.setdefault(self.text[p], []).append(p + 1)
         self.start_moves = {byte: frozenset(ends) for byte, ends in starts.items()}
-        self.shortest_unit = min(
-            (self.to_boundary[p + 1] + 1 for p in range(size) if self.boundary[p]), default=0
-        )
+        self.shortest_unit = min((self.to_end[p + 1] + 1 for p in range(size) if starts_at[p]), default=0)
 
     def moves(self, ends: frozenset[int]) -> dict[int, frozenset[int]]:
         """Where a partial span matching up to each of ``ends`` goes on each next byte."""
@@ -236,7 +237,7 @@ class ResultsGrammar:
             moves: dict[int, State] = {b: ("str", nxt, cont) for b, nxt in self._spans.moves(ends).items()}
             # Closing is allowed when one of the places the span may be read at ends well there;
             # '"' never starts a character of the escaped sentence, so closing cannot clash.
-            if any(self._spans.boundary[p] for p in ends):
+            if any(self._spans.ends_at[p] for p in ends):
                 moves[_QUOTE] = cont
             return moves
         if kind == "name":
@@ -300,10 +301,8 @@ class ResultsGrammar:
             return len(text) - i + self.shortest_completion(cont)
         if kind == "str":
             _, ends, cont = state
-            if ends is None:
-                quoted = self._spans.shortest_unit
-            else:
-                quoted = min(self._spans.to_boundary[p] for p in ends)
+            spans = self._spans
+            quoted = spans.shortest_unit if ends is None else min(spans.to_end[p] for p in ends)
             return quoted + 1 + self.shortest_completion(cont)
         if kind == "name":
             _, which, prefix, cont = state
