@@ -407,3 +407,58 @@ def test_a_tight_budget_forces_the_empty_answer(model, tokenizer, trie, jobs):
     prompts, grammars = [jobs[0][1], jobs[1][1]], [jobs[0][3], jobs[1][3]]
     outputs = constrained_generate(model, tokenizer, prompts, grammars, max_new_tokens=13, trie=trie)
     assert outputs == ["results = []", "results = []"]
+
+
+# ---- items repeat no more often than their span occurs ------------------------------------------
+def _scripted(grammar, trie, tokenizer, script: str, *, cap_repeats: bool = True, steps: int = 80) -> str:
+    """Greedy decoding, under the constraint, of a stand-in model that wants to write ``script``:
+    it scores each token by how much of the script's rest it spells, and once the output has left
+    the script it has no preference (the lowest allowed id wins)."""
+    eos = tokenizer.eos_token_id
+    constraint = SchemaConstraint([grammar], trie, eos, max_new_tokens=steps, cap_repeats=cap_repeats)
+    ids = torch.tensor([[tokenizer.bos_token_id] * 3])
+    written, target = b"", script.encode()
+    for _ in range(steps):
+        scores = torch.zeros(1, len(tokenizer))
+        if target.startswith(written):
+            rest = target[len(written) :]
+            for token_id, data in trie.tokens.items():
+                if rest.startswith(data):
+                    scores[0, token_id] = len(data)
+            scores[0, eos] = 0 if rest else 1000
+        token = int(constraint(ids, scores).argmax())
+        if token == eos:
+            break
+        written += trie.tokens[token]
+        ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+    return written.decode()
+
+
+@pytest.mark.parametrize(
+    ("sentence", "item", "kept"),
+    [
+        ("Ada Park joined Acme Corp.", 'Person("Ada Park")', 1),
+        ("Ada Park met Ada Park's twin at Acme Corp.", 'Person("Ada Park")', 2),
+        ("Ada Park joined Acme Corp", 'Company("Acme Corp")', 1),  # the span ends the sentence
+    ],
+)
+def test_an_item_repeats_only_as_often_as_its_span_occurs(builder, trie, tokenizer, sentence, item, kept):
+    grammar = _hire_grammar(builder, "ner", sentence)
+    script = f"results = [{item}, {item}, {item}]"
+    capped = _scripted(grammar, trie, tokenizer, script)
+    assert grammar.accepts(capped), capped
+    records = [f'{r.type}("{r.text}")' for r in parse_results(capped, "ner").records]
+    assert records.count(item) == kept, capped
+    free = _scripted(grammar, trie, tokenizer, script, cap_repeats=False)
+    assert free == script  # the contrast: without the cap, the loop is written as wanted
+
+
+def test_a_role_argument_repeats_only_as_often_as_its_span_occurs(builder, trie, tokenizer):
+    grammar = _hire_grammar(builder, "eae")
+    person = 'Person("Ada Park")'
+    script = f'results = [StartPosition(trigger="joined", employee=[{person}, {person}, {person}])]'
+    capped = _scripted(grammar, trie, tokenizer, script)
+    assert grammar.accepts(capped), capped
+    (event, *_) = parse_results(capped, "eae").records
+    assert [a.text for a in event.arguments if a.role == "employee"].count("Ada Park") == 1, capped
+    assert _scripted(grammar, trie, tokenizer, script, cap_repeats=False) == script

@@ -6,6 +6,12 @@ processor masks each token whose bytes would leave that row's grammar, so the ou
 its sentence. The allowed tokens of a state are found by walking a byte trie of the vocabulary
 together with the grammar (a dead byte prunes the whole subtree) and are cached per state.
 
+No item is written more often than its first span (the entity, the trigger, the relation's head)
+occurs in the sentence: a token that would settle such a repeat is masked while another token is
+left. That stops the loops a weak model falls into once it may no longer stop by writing
+something outside the grammar (``Personnel("above"), Personnel("above"), ...``), and costs
+nothing in gold data, where an item repeats only with its mention.
+
 With ``max_new_tokens`` the processor also keeps room to finish: a token is allowed only when the
 shortest completion after it still fits, counting one token per byte, as every byte-level
 vocabulary has a token for each byte. Greedy search and sampling are supported; beam search is
@@ -14,6 +20,8 @@ not (beams reorder rows, and a row's state is tracked in place).
 
 from __future__ import annotations
 
+import ast
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -88,6 +96,7 @@ class TokenTrie:
     """Every ordinary token of a tokenizer in a byte trie; build once per tokenizer and share it."""
 
     def __init__(self, tokens: dict[int, bytes]) -> None:
+        self.tokens = tokens
         self.root = _Node()
         for token_id, data in tokens.items():
             if not data:
@@ -102,6 +111,9 @@ class TokenTrie:
         return cls(token_bytes(tokenizer))
 
 
+_Settle = tuple[int, int | None, int, bytes]
+
+
 @dataclass
 class _Allowed:
     """The tokens allowed in one state: ids, the state each leads to, the bytes each leaves to write."""
@@ -110,6 +122,22 @@ class _Allowed:
     shortest: torch.Tensor
     longest_need: int  # the largest entry of ``shortest``, to skip filtering when the budget is loose
     next_state: dict[int, State] = field(default_factory=dict)
+    # tokens that settle an item (level 1) or a role's argument (level 2): per unit settled, its
+    # level, where in the token it starts (None: before the token), where it is settled, and the
+    # bytes that must still follow
+    settles: dict[int, tuple[_Settle, ...]] = field(default_factory=dict)
+
+
+def first_span(item: bytes) -> str | None:
+    """The first string literal of one results item (its entity, head or trigger), read with ``ast``."""
+    try:
+        tree = ast.parse(item.decode("utf-8"), mode="eval")
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    for node in ast.walk(tree):  # breadth first: a call's own arguments before nested ones
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+    return None
 
 
 class SchemaConstraint(LogitsProcessor):
@@ -127,8 +155,10 @@ class SchemaConstraint(LogitsProcessor):
         eos_token_id: int | Iterable[int],
         *,
         max_new_tokens: int | None = None,
+        cap_repeats: bool = True,
     ) -> None:
         self.grammars = list(grammars)
+        self.cap_repeats = cap_repeats
         self.trie = trie
         self.eos_ids = torch.tensor([eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id))
         if not len(self.eos_ids):
@@ -145,6 +175,10 @@ class SchemaConstraint(LogitsProcessor):
         self.max_new_tokens = max_new_tokens
         self.states: list[State] = [g.initial for g in self.grammars]
         self.done = [False] * len(self.grammars)
+        # per row, the unfinished item and argument, and the finished items and arguments (those of
+        # the role list being written)
+        self.units: list[list[bytearray | None]] = [[None, None, None] for _ in self.grammars]
+        self.made: list[list[Counter[bytes]]] = [[Counter(), Counter(), Counter()] for _ in self.grammars]
         self._prompt_length: int | None = None
         self._cache: dict[int, dict[State, _Allowed]] = {}  # per grammar object, per state
 
@@ -177,6 +211,8 @@ class SchemaConstraint(LogitsProcessor):
                 ids = allowed.ids
                 if budget is not None and allowed.longest_need > budget:
                     ids = ids[allowed.shortest <= budget]
+                if self.cap_repeats and allowed.settles and (self.made[row][1] or self.made[row][2]):
+                    ids = self._without_repeats(row, allowed, ids)
             rows.append(row)
             pieces.append(ids)
         mask = torch.ones(scores.shape, dtype=torch.bool)
@@ -202,7 +238,48 @@ class SchemaConstraint(LogitsProcessor):
                     "logits processor or a sampling warper re-allowed masked tokens, or this constraint "
                     "was reused across generate() calls (make a new one per call)"
                 )
+            if self.cap_repeats:
+                self._track_items(row, state, self.trie.tokens[token])
             self.states[row] = nxt
+
+    def _track_items(self, row: int, state: State, data: bytes) -> None:
+        """Follow ``data`` from ``state``, keeping the row's unfinished units and counting finished ones."""
+        grammar, units, made = self.grammars[row], self.units[row], self.made[row]
+        for byte in data:
+            after = grammar.moves(state)[byte]
+            if level := grammar.opens(state, after):
+                units[level] = bytearray()
+                if level == 1:
+                    made[2].clear()
+            if after[0] == "args":  # a role's list opens: its arguments are counted afresh
+                made[2].clear()
+            for unit in units[1:]:
+                if unit is not None:
+                    unit.append(byte)
+            if level := grammar.closes(after):
+                made[level][bytes(units[level] or b"")] += 1
+                units[level] = None
+            state = after
+
+    def _without_repeats(self, row: int, allowed: _Allowed, ids: torch.Tensor) -> torch.Tensor:
+        """``ids`` less the tokens that would settle an item (or a role's argument) already written
+        as often as its first span occurs in the sentence; all of ``ids`` when that would leave none."""
+        made, units, sentence = self.made[row], self.units[row], self.grammars[row].sentence
+        blocked = []
+        for token_id, settles in allowed.settles.items():
+            data = self.trie.tokens[token_id]
+            for level, start, end, rest in settles:
+                before = bytes(units[level] or b"") + data[:end] if start is None else data[start:end]
+                unit = before + rest
+                if unit in made[level]:
+                    span = first_span(unit)
+                    if made[level][unit] >= max(1, sentence.count(span) if span else 1):
+                        blocked.append(token_id)
+                        break
+        if not blocked:
+            return ids
+        kept = ids[~torch.isin(ids, torch.tensor(blocked))]
+        return kept if len(kept) else ids
 
     def _allowed(self, grammar: ResultsGrammar, state: State) -> _Allowed:
         """The tokens allowed in ``state`` of ``grammar``, walking the trie once per state."""
@@ -216,9 +293,14 @@ class SchemaConstraint(LogitsProcessor):
         ids: list[int] = []
         shortest: list[int] = []
         next_state: dict[int, State] = {}
-        stack: list[tuple[State, _Node]] = [(state, self.trie.root)]
+        settles: dict[int, tuple[_Settle, ...]] = {}
+        # (state, trie node, bytes read, where an item and an argument started in them, units settled)
+        Entry = tuple[State, _Node, int, tuple[int | None, int | None], tuple[_Settle, ...]]
+        first: Entry = (state, self.trie.root, 0, (None, None), ())
+        stack: list[Entry] = [first]
+        track = self.cap_repeats
         while stack:
-            current, node = stack.pop()
+            current, node, depth, starts, settled = stack.pop()
             moves = grammar.moves(current)
             children = node.children
             # iterate the smaller side: few grammar moves inside a span, few trie children deep down
@@ -231,19 +313,32 @@ class SchemaConstraint(LogitsProcessor):
                 if child is None:
                     continue
                 after = moves[byte]
+                now, done = starts, settled
+                if track:
+                    opened = grammar.opens(current, after)
+                    if opened:
+                        now = (depth, starts[1]) if opened == 1 else (starts[0], depth)
+                    if grammar.may_settle(byte, after) and (becomes := grammar.settled(after)) is not None:
+                        was = grammar.settled(current)
+                        if was is None or was[0] != becomes[0]:  # settled by this very byte
+                            level, rest = becomes
+                            done = (*settled, (level, now[level - 1], depth + 1, rest))
                 if child.ids:
                     need = grammar.shortest_completion(after)
                     for token_id in child.ids:
                         ids.append(token_id)
                         shortest.append(need)
                         next_state[token_id] = after
+                        if done:
+                            settles[token_id] = done
                 if child.children:
-                    stack.append((after, child))
+                    stack.append((after, child, depth + 1, now, done))
         return _Allowed(
             ids=torch.tensor(ids, dtype=torch.long),
             shortest=torch.tensor(shortest, dtype=torch.long),
             longest_need=max(shortest, default=0),
             next_state=next_state,
+            settles=settles,
         )
 
 

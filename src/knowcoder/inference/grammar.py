@@ -39,6 +39,10 @@ END: State = ("end",)  # the list is closed: only EOS may follow
 _OPEN: State = ("open",)  # just after "results = [": "]" or the first item
 _SEP: State = ("sep",)  # after an item: ", " and another, or "]"
 _ITEM, _ENT = "item", "ent"  # which name set a ("name", ...) state draws from
+ITEM_START: State = ("name", _ITEM, b"", _SEP)  # after ", ": the next item's class name
+ITEM_END: State = _SEP
+_UNSEEN = object()
+_SETTLING = frozenset(b'")]')
 SUPPORTED_TASKS = ("ner", "re", "ed", "eae")
 
 _QUOTE, _LPAREN, _RPAREN, _COMMA, _EQUALS, _RBRACKET = b'"(),=]'
@@ -104,6 +108,8 @@ class _Spans:
             if starts_at[p]:
                 starts.setdefault(self.text[p], []).append(p + 1)
         self.start_moves = {byte: frozenset(ends) for byte, ends in starts.items()}
+        # where a span can only go on to the end of the sentence (no place to end before it)
+        self.runs_out = frozenset(p for p in range(size + 1) if p + self.to_end[p] == size)
         self.shortest_unit = min((self.to_end[p + 1] + 1 for p in range(size) if starts_at[p]), default=0)
 
     def moves(self, ends: frozenset[int]) -> dict[int, frozenset[int]]:
@@ -160,6 +166,7 @@ class ResultsGrammar:
         self.initial: State = _lit(b"results = [", _OPEN)
         self._moves: dict[State, dict[int, State]] = {}
         self._shortest: dict[State, int] = {}
+        self._settled: dict[State, tuple[int, bytes] | None] = {}
 
     # ---- construction from the prompt side ----------------------------------------------
     @classmethod
@@ -217,6 +224,60 @@ class ResultsGrammar:
     def accepts(self, text: str) -> bool:
         """True when ``text`` is a complete answer (``results = [...]`` and nothing after it)."""
         return self.advance(self.initial, text) == END
+
+    @staticmethod
+    def opens(state: State, after: State) -> int:
+        """What the byte taking ``state`` to ``after`` starts: 1 a list item, 2 an argument of an
+        event role's list, 0 neither."""
+        if state in (_OPEN, ITEM_START):
+            return 1 if after != END else 0
+        if state[0] == "args" or (
+            state[0] == "name" and state[1:3] == (_ENT, b"") and state[3][0] == "argsep"
+        ):
+            return 2 if after[0] != "roles" else 0
+        return 0
+
+    @staticmethod
+    def closes(after: State) -> int:
+        """What reaching ``after`` finishes: 1 a list item, 2 a role's argument, 0 neither."""
+        return 1 if after == ITEM_END else 2 if after[0] == "argsep" else 0
+
+    def may_settle(self, byte: int, after: State) -> bool:
+        """A cheap test that passes every byte after which :meth:`settled` may newly hold: a closing
+        quote, parenthesis or bracket, or a byte after which a span can only run to the sentence's end."""
+        if byte in _SETTLING:
+            return True
+        return after[0] == "str" and self._span_runs_out(after[1])
+
+    def _span_runs_out(self, ends: frozenset[int] | None) -> bool:
+        """True when a span read up to ``ends`` must go on to the end of the sentence and close."""
+        return ends is not None and len(ends) == 1 and next(iter(ends)) in self._spans.runs_out
+
+    def settled(self, state: State) -> tuple[int, bytes] | None:
+        """When nothing else may follow ``state`` up to the end of an item or argument (``b")"`` after
+        a span's closing quote): which (1 item, 2 argument), and the bytes still to come."""
+        found = self._settled.get(state, _UNSEEN)
+        if found is not _UNSEEN:
+            return found  # type: ignore[return-value]
+        out = bytearray()
+        current, found = state, None
+        while True:
+            if level := self.closes(current):
+                found = (level, bytes(out))
+                break
+            if current[0] == "str":  # inside a span: settled only once it must run to the end
+                _, ends, cont = current
+                if self._span_runs_out(ends) and (after := self.settled(cont)) is not None:
+                    (position,) = ends
+                    found = (after[0], bytes(out) + self._spans.text[position:] + b'"' + after[1])
+                break
+            moves = self.moves(current)
+            if len(moves) != 1 or current in (_OPEN, ITEM_START):
+                break
+            ((byte, current),) = moves.items()
+            out.append(byte)
+        self._settled[state] = found
+        return found
 
     def shortest_completion(self, state: State) -> int:
         """How many bytes at least finish an answer from ``state`` (0 at ``END``)."""
