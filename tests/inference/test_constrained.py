@@ -244,11 +244,21 @@ def test_shortest_completion_counts_bytes_exactly(builder, task, prefix, shortes
         ("outside Carthage Tower in Tunis", " Tower", False, False),  # or starts with it
         ("outside Carthage Tower in Tunis", "Carthage Tower", True, True),  # inside it, fine
         ("北京 上海", "京 上", True, True),
+        ("Ada Park joined Acme Corp. ", "Acme Corp.", True, True),
+        ("Ada Park joined Acme Corp. ", "Acme Corp. ", True, False),  # and never reads into the end
     ],
 )
 def test_spans_keep_words_whole_in_scripts_written_with_spaces(builder, sentence, span, words, allowed):
     grammar = ResultsGrammar("ner", ["Person"], sentence, words=words)
     assert grammar.accepts(f'results = [Person("{span}")]') is allowed
+
+
+def test_a_span_never_reaches_a_state_it_cannot_leave(builder):
+    """Trailing whitespace: no span ends there, so none may be read into it (a dead end)."""
+    grammar = ResultsGrammar("ner", ["Person"], "Ada Park  ")
+    assert grammar.advance(grammar.initial, 'results = [Person("Ada Park') is not None
+    assert grammar.advance(grammar.initial, 'results = [Person("Ada Park ') is None
+    assert grammar.advance(grammar.initial, 'results = [Person(" ') is None
 
 
 def test_gold_spans_of_the_bundled_data_keep_words_whole():

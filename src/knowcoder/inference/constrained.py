@@ -6,11 +6,12 @@ processor masks each token whose bytes would leave that row's grammar, so the ou
 its sentence. The allowed tokens of a state are found by walking a byte trie of the vocabulary
 together with the grammar (a dead byte prunes the whole subtree) and are cached per state.
 
-No item is written more often than its first span (the entity, the trigger, the relation's head)
-occurs in the sentence: a token that would settle such a repeat is masked while another token is
-left. That stops the loops a weak model falls into once it may no longer stop by writing
-something outside the grammar (``Personnel("above"), Personnel("above"), ...``), and costs
-nothing in gold data, where an item repeats only with its mention.
+No item, and no argument within one role's list, is written more often than its first span (the
+entity, the relation's head, the trigger, the argument) occurs in the sentence: a token that would
+settle such a repeat is masked while another token is left. That stops the loops a weak model
+falls into once it may no longer stop by writing something outside the grammar
+(``Personnel("above"), Personnel("above"), ...``), and costs nothing in gold data, where an item
+repeats only with its mention.
 
 With ``max_new_tokens`` the processor also keeps room to finish: a token is allowed only when the
 shortest completion after it still fits, counting one token per byte, as every byte-level
@@ -175,8 +176,8 @@ class SchemaConstraint(LogitsProcessor):
         self.max_new_tokens = max_new_tokens
         self.states: list[State] = [g.initial for g in self.grammars]
         self.done = [False] * len(self.grammars)
-        # per row, the unfinished item and argument, and the finished items and arguments (those of
-        # the role list being written)
+        # per row and level (1 item, 2 a role's argument; 0 unused): the unfinished unit, and the
+        # finished ones (arguments: of the role list being written)
         self.units: list[list[bytearray | None]] = [[None, None, None] for _ in self.grammars]
         self.made: list[list[Counter[bytes]]] = [[Counter(), Counter(), Counter()] for _ in self.grammars]
         self._prompt_length: int | None = None
@@ -249,8 +250,6 @@ class SchemaConstraint(LogitsProcessor):
             after = grammar.moves(state)[byte]
             if level := grammar.opens(state, after):
                 units[level] = bytearray()
-                if level == 1:
-                    made[2].clear()
             if after[0] == "args":  # a role's list opens: its arguments are counted afresh
                 made[2].clear()
             for unit in units[1:]:

@@ -355,9 +355,9 @@ class Extractor:
         shares and only its rest (mostly the sentence) is computed, for all such prompts in one
         forward pass: their openings end at one column and their rests, right-aligned after it,
         leave a hole that the attention mask hides and the position ids skip (a model that takes no
-        position ids computes each rest alone instead). Rows are then
-        left-padded to one width; ``generate`` goes on from the last prompt token of every row, and
-        derives positions from the mask, so holes and padding are invisible to it.
+        position ids computes each rest alone instead). Rows are then left-padded to one width;
+        ``generate`` goes on from the last prompt token of every row, and derives positions from
+        the mask, so holes and padding are invisible to it.
         """
         pad = self.tokenizer.pad_token_id
         cache = _GrowingCache(self.model.config)

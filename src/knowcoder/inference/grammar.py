@@ -99,25 +99,29 @@ class _Spans:
             self.ends_at[offset] = i > 0 and not cuts_word and not sentence[i - 1].isspace()
             offset += len(unit)
         self.ends_at[size] = bool(sentence) and not sentence[-1].isspace()
+        # the last place a span may end: no span reads past it (into trailing whitespace)
+        self.last = max((p for p in range(size + 1) if self.ends_at[p]), default=0)
         # bytes still to read from p to the next place a span may end: 0 where one may end at p
         self.to_end = [0] * (size + 1)
-        for p in range(size - 1, -1, -1):
+        for p in range(self.last - 1, -1, -1):
             self.to_end[p] = 0 if self.ends_at[p] else self.to_end[p + 1] + 1
         starts: dict[int, list[int]] = {}
-        for p in range(size):
+        for p in range(self.last):
             if starts_at[p]:
                 starts.setdefault(self.text[p], []).append(p + 1)
         self.start_moves = {byte: frozenset(ends) for byte, ends in starts.items()}
-        # where a span can only go on to the end of the sentence (no place to end before it)
-        self.runs_out = frozenset(p for p in range(size + 1) if p + self.to_end[p] == size)
-        self.shortest_unit = min((self.to_end[p + 1] + 1 for p in range(size) if starts_at[p]), default=0)
+        # where a span can only go on to the last place one may end (no place to end before it)
+        self.runs_out = frozenset(p for p in range(self.last + 1) if p + self.to_end[p] == self.last)
+        self.shortest_unit = min(
+            (self.to_end[p + 1] + 1 for p in range(self.last) if starts_at[p]), default=0
+        )
 
     def moves(self, ends: frozenset[int]) -> dict[int, frozenset[int]]:
         """Where a partial span matching up to each of ``ends`` goes on each next byte."""
         grouped: dict[int, list[int]] = {}
-        text, size = self.text, len(self.text)
+        text, last = self.text, self.last
         for p in ends:
-            if p < size:
+            if p < last:
                 grouped.setdefault(text[p], []).append(p + 1)
         return {byte: frozenset(nxt) for byte, nxt in grouped.items()}
 
@@ -269,7 +273,8 @@ class ResultsGrammar:
                 _, ends, cont = current
                 if self._span_runs_out(ends) and (after := self.settled(cont)) is not None:
                     (position,) = ends
-                    found = (after[0], bytes(out) + self._spans.text[position:] + b'"' + after[1])
+                    spans = self._spans
+                    found = (after[0], bytes(out) + spans.text[position : spans.last] + b'"' + after[1])
                 break
             moves = self.moves(current)
             if len(moves) != 1 or current in (_OPEN, ITEM_START):
