@@ -98,36 +98,52 @@ def test_batches_share_prompt_openings_and_skip_padding(extractor):
         assert not layer.keys[rows, :, columns].any() and not layer.values[rows, :, columns].any()
 
 
+def _other_architecture(model_class, config_class, tiny_dir, path, ontology, **shape) -> Extractor:
+    """An extractor over a seeded random model of another architecture, with the tiny model's tokenizer."""
+    builder = PromptBuilder(ontology, PromptOptions(system=False, descriptions=False))
+    tokenizer = Extractor.load(tiny_dir, builder).tokenizer
+    config = config_class(
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **shape,
+    )
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = model_class(config)
+    save_model_dir(model, tokenizer, path)
+    return Extractor.load(path, builder, batch_size=4, max_new_tokens=6)
+
+
+def _batched_equals_one_at_a_time(extractor: Extractor) -> None:
+    batch = requests(5)
+    together = [text for text, _, _ in extractor.generate(batch)]
+    extractor.batch_size = 1
+    assert together == [text for text, _, _ in extractor.generate(batch)]
+
+
 def test_models_without_position_ids_prefill_rests_alone(tiny_dir, tmp_path, mini_ontology):
     """ALiBi models (Bloom) bias attention by column, so their rows get no holes."""
     from transformers import BloomConfig, BloomForCausalLM
 
-    builder = PromptBuilder(mini_ontology, PromptOptions(system=False, descriptions=False))
-    tokenizer = Extractor.load(tiny_dir, builder).tokenizer
-    config = BloomConfig(
-        vocab_size=len(tokenizer),
+    alibi = _other_architecture(
+        BloomForCausalLM,
+        BloomConfig,
+        tiny_dir,
+        tmp_path / "alibi",
+        mini_ontology,
         hidden_size=32,
         n_layer=2,
         n_head=2,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
     )
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = BloomForCausalLM(config)
-    save_model_dir(model, tokenizer, tmp_path / "alibi")
-    alibi = Extractor.load(tmp_path / "alibi", builder, batch_size=4, max_new_tokens=6)
     # the last two share 5 and 6 tokens with the first, then have rests of 1 and 2 tokens
     prompts = [[1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 9, 9], [1, 2, 3, 4, 5, 6, 4, 4, 4]]
     with torch.inference_mode():
         _, mask, _ = alibi._batch_inputs(prompts, torch.device("cpu"))
     for row in mask.tolist():  # padding, then the prompt: no hole
         assert row == sorted(row)
-    batch = requests(5)
-    together = [text for text, _, _ in alibi.generate(batch)]
-    alibi.batch_size = 1
-    assert together == [text for text, _, _ in alibi.generate(batch)]
+    _batched_equals_one_at_a_time(alibi)
 
 
 def test_batches_respect_rows_and_the_cache_budget(extractor):
@@ -169,32 +185,23 @@ def test_sliding_window_models_prefill_the_padded_batch(tiny_dir, tmp_path, mini
     """Rows of a windowed cache cannot be lined up by hand: such models keep the batched prefill."""
     from transformers import MistralConfig, MistralForCausalLM
 
-    builder = PromptBuilder(mini_ontology, PromptOptions(system=False, descriptions=False))
-    tokenizer = Extractor.load(tiny_dir, builder).tokenizer
-    config = MistralConfig(
-        vocab_size=len(tokenizer),
+    windowed = _other_architecture(
+        MistralForCausalLM,
+        MistralConfig,
+        tiny_dir,
+        tmp_path / "windowed",
+        mini_ontology,
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=2,
         num_attention_heads=2,
         num_key_value_heads=2,
         sliding_window=6,  # far shorter than the prompts
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
     )
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = MistralForCausalLM(config)
-    save_model_dir(model, tokenizer, tmp_path / "windowed")
-    windowed = Extractor.load(tmp_path / "windowed", builder, batch_size=4, max_new_tokens=6)
     prompts = [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [1, 2, 3, 4, 5, 6, 7, 8], [9, 8, 7]]
     with torch.inference_mode():
         assert windowed._batch_inputs(prompts, torch.device("cpu"))[2].get_seq_length() == 0
-    batch = requests(5)
-    together = [text for text, _, _ in windowed.generate(batch)]
-    windowed.batch_size = 1
-    assert together == [text for text, _, _ in windowed.generate(batch)]
+    _batched_equals_one_at_a_time(windowed)
 
 
 def test_extract_parses_every_output_against_its_prompt(extractor):
@@ -264,10 +271,7 @@ def test_adapter_directories_load_base_plus_adapter(tiny_dir, tmp_path, mini_ont
         expected = peft_model.eval()(input_ids=ids).logits
         got = loaded.model(input_ids=ids).logits
     torch.testing.assert_close(got, expected)
-    batch = requests(5)  # mixed lengths: the prefill-per-row path runs through the adapter too
-    together = [text for text, _, _ in loaded.generate(batch)]
-    loaded.batch_size = 1
-    assert together == [text for text, _, _ in loaded.generate(batch)]
+    _batched_equals_one_at_a_time(loaded)  # mixed lengths: the shared prefill runs through the adapter too
 
 
 def test_constrained_extraction_parses_every_output_of_a_random_model(tiny_dir, mini_ontology, hire_instance):
