@@ -106,6 +106,11 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--batch-tokens", type=int, default=defaults.batch_tokens, help="0: no budget")
     parser.add_argument("--repeats", type=int, default=3, help="alternations of each comparison")
+    parser.add_argument(
+        "--skip-batching",
+        action="store_true",
+        help="only the constrained vs plain comparison (a real model one prompt at a time takes long)",
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
@@ -136,7 +141,7 @@ def main() -> None:
     extractor.generate(requests[: args.batch_size])  # warm-up
     counter = StepCounter(extractor.model)
     sides = []  # (batched seconds, one-at-a-time seconds) per repeat
-    for _ in range(args.repeats):
+    for _ in range(0 if args.skip_batching else args.repeats):
         extractor.batch_size, extractor.batch_tokens = args.batch_size, args.batch_tokens or None
         batched_s = timed(extractor, requests)
         counter.check(args.new_tokens, "batched")
@@ -144,6 +149,8 @@ def main() -> None:
         single_s = timed(extractor, requests)
         counter.check(args.new_tokens, "one at a time")
         sides.append((batched_s, single_s))
+    if args.skip_batching:
+        sides = [(float("nan"), float("nan"))]
     speedups = [single / batched for batched, single in sides]
     speedup, (batched_s, single_s) = median_pair(sides, lambda batched, single: single / batched)
     fixed.min_new_tokens = None
@@ -156,12 +163,14 @@ def main() -> None:
     repeats = []  # (constrained seconds, plain seconds) per repeat
     for _ in range(args.repeats):
         constrained_s = plain_s = 0.0
+        decoded = 0  # tokens per side: rows x steps (greedy, so the same in every repeat)
         for indices in batches:
             batch = [requests[i] for i in indices]
             extractor.constrained = True
             constrained_s += timed(extractor, batch)
             (run,) = counter.steps
             counter.steps = []
+            decoded += len(batch) * run
             extractor.constrained = False
             fixed.min_new_tokens, extractor.max_new_tokens = run, run
             plain_s += timed(extractor, batch)
@@ -186,6 +195,8 @@ def main() -> None:
         "batching_speedup_spread": [round(min(speedups), 2), round(max(speedups), 2)],
         "plain_s_same_steps": round(plain_s, 3),
         "constrained_s": round(constrained_s, 3),
+        "plain_tokens_per_s": round(decoded / plain_s, 1),
+        "constrained_tokens_per_s": round(decoded / constrained_s, 1),
         "constraint_overhead": round(overhead, 4),
         "constraint_overhead_spread": [round(min(overheads), 4), round(max(overheads), 4)],
         "load_avg_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],

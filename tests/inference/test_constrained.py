@@ -334,8 +334,12 @@ def test_mask_allows_exactly_the_tokens_the_grammar_allows(builder, tokenizer, t
 
 def test_constraint_checks_its_batch_and_budget(builder, trie, tokenizer):
     grammar = _hire_grammar(builder, "ner")
-    with pytest.raises(ValueError, match="at least 13"):
-        SchemaConstraint([grammar], trie, tokenizer.eos_token_id, max_new_tokens=12)
+    # the budget counts tokens: "results", " =", " [", "]" and EOS, not the 12 bytes and EOS
+    assert [trie.spell(b"results = ["), trie.spell(b"]")] == [3, 1]
+    assert grammar.shortest_completion(grammar.initial, trie) == 4
+    assert grammar.shortest_completion(grammar.initial) == len("results = []")
+    with pytest.raises(ValueError, match="at least 5"):
+        SchemaConstraint([grammar], trie, tokenizer.eos_token_id, max_new_tokens=4)
     constraint = SchemaConstraint([grammar], trie, tokenizer.eos_token_id)
     with pytest.raises(ValueError, match="2 rows but 1 grammars"):
         constraint(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, len(tokenizer)))
@@ -415,8 +419,16 @@ def test_constraint_holds_when_sampling(model, tokenizer, trie, jobs):
 
 def test_a_tight_budget_forces_the_empty_answer(model, tokenizer, trie, jobs):
     prompts, grammars = [jobs[0][1], jobs[1][1]], [jobs[0][3], jobs[1][3]]
-    outputs = constrained_generate(model, tokenizer, prompts, grammars, max_new_tokens=13, trie=trie)
+    outputs = constrained_generate(model, tokenizer, prompts, grammars, max_new_tokens=5, trie=trie)
     assert outputs == ["results = []", "results = []"]
+    # 13 tokens (once counted as 13 bytes, just the empty answer) leave room for an item
+    constraint = SchemaConstraint(grammars[:1], trie, tokenizer.eos_token_id, max_new_tokens=13)
+    opened = torch.tensor([[tokenizer.bos_token_id] * 3 + tokenizer("results = [")["input_ids"]])
+    constraint(opened[:, :3], torch.zeros(1, len(tokenizer)))
+    for step in range(4, opened.shape[1] + 1):
+        scores = constraint(opened[:, :step], torch.zeros(1, len(tokenizer)))
+    allowed = {tokenizer.decode([t]) for t in torch.nonzero(scores[0] > float("-inf")).flatten().tolist()}
+    assert "]" in allowed and "Person" in allowed
 
 
 # ---- items repeat no more often than their span occurs ------------------------------------------

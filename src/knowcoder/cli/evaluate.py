@@ -56,8 +56,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     extract = commands.add_parser("extract", help="extract records from one sentence and print them as JSON")
     extract.add_argument(
         "--model",
-        required=True,
-        help="model directory (merged checkpoint or LoRA adapter) or MLflow URI (models:/NAME@ALIAS)",
+        default=None,
+        help="model directory (merged checkpoint or LoRA adapter) or MLflow URI (models:/NAME@ALIAS); "
+        "default: model.base in params",
     )
     extract.add_argument("--task", required=True, choices=sorted(TASKS))
     extract.add_argument("--types", required=True, help="comma-separated classes the prompt defines")
@@ -132,11 +133,15 @@ def run_extract(args: argparse.Namespace) -> int:
     for name in types:
         if name not in ontology:
             raise ConfigError(f"unknown class {name!r} in {ontology.source}", field="--types")
+    model = args.model or params.model.base
+    if not model:
+        raise ConfigError("name the model: pass --model, or set model.base in params", field="--model")
     builder = PromptBuilder(ontology, PromptOptions(**params.prompt.model_dump()))
     extractor = Extractor.load(
-        _model_dir(args.model, params),
+        _model_dir(model, params),
         builder,
         trust_remote_code=params.model.trust_remote_code,
+        use_safetensors=params.model.use_safetensors,
         dtype=params.model.dtype,
         max_new_tokens=params.evaluation.max_new_tokens,
         constrained=args.constrained,

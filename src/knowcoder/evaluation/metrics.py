@@ -38,6 +38,7 @@ Flat metric names (``EvaluationResult.to_dict``), segments joined by dots::
     <task>.unannotated                 instances skipped because the task is not annotated
                                        (a task never scored reports only this and its parse counts)
     parse.<task>.<count>               outputs unparseable hallucinated_types hallucinated_spans
+                                       truncated_prompts
 
 ``<scope>`` is absent (overall), ``dataset.<d>``, ``lang.<l>`` or ``dataset.<d>.lang.<l>``; in
 dataset and language names every character other than a word character or ``-`` becomes ``_``.
@@ -129,6 +130,7 @@ class ParseCounts:
     unparseable: int = 0
     hallucinated_types: int = 0  # objects of a class outside the schema
     hallucinated_spans: int = 0  # spans that do not occur in the sentence
+    truncated_prompts: int = 0  # prompts cut to fit the model's context (head + tail kept)
 
     def __add__(self, other: ParseCounts) -> ParseCounts:
         return ParseCounts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
@@ -243,6 +245,7 @@ class Scorer:
         dataset: str,
         lang: str,
         report: ParseReport | None = None,
+        truncated_prompt: bool = False,
     ) -> bool:
         """Score one instance; ``gold=None`` (task not annotated) skips it and returns False."""
         name = get_task(task).name
@@ -268,7 +271,11 @@ class Scorer:
                 self._count_types(name, pairs, missed, spurious)
         if report is not None:
             self._parse[name] += ParseCounts(
-                1, int(not report.parseable), sum(report.unknown_types.values()), report.spans_not_found
+                1,
+                int(not report.parseable),
+                sum(report.unknown_types.values()),
+                report.spans_not_found,
+                int(truncated_prompt),
             )
         return True
 

@@ -10,7 +10,9 @@ is computed once, no work goes into padding, and the prompts' differing ends (th
 through the model together; the batch is then decoded on a cache that grows in place. Models with
 sliding-window layers prefill the padded batch at once instead.
 A prompt longer than ``head_tokens + tail_tokens`` keeps its first ``head_tokens`` and last
-``tail_tokens`` tokens, as the released evaluation did. Every output goes through the safe
+``tail_tokens`` tokens, as the released evaluation did; where those and ``max_new_tokens`` would
+pass the model's ``max_position_embeddings``, both shrink in proportion to fit (and the evaluation
+report counts every prompt so cut). Every output goes through the safe
 parser with the classes and sentence of its own prompt.
 """
 
@@ -250,6 +252,7 @@ class Extractor:
         *,
         trust_remote_code: bool = False,
         dtype: str = "auto",
+        use_safetensors: bool = True,
         **options: Any,
     ) -> Extractor:
         """From a merged checkpoint, or from a LoRA adapter directory (its base is loaded first)."""
@@ -260,12 +263,20 @@ class Extractor:
         if adapter_config.is_file():
             base_name = json.loads(adapter_config.read_text(encoding="utf-8"))["base_model_name_or_path"]
             base, tokenizer = load_model(
-                base_name, trust_remote_code=trust_remote_code, dtype=dtype, padding_side="left"
+                base_name,
+                trust_remote_code=trust_remote_code,
+                dtype=dtype,
+                padding_side="left",
+                use_safetensors=use_safetensors,
             )
             model = load_adapter_model(base, path)
         else:
             model, tokenizer = load_model(
-                str(path), trust_remote_code=trust_remote_code, dtype=dtype, padding_side="left"
+                str(path),
+                trust_remote_code=trust_remote_code,
+                dtype=dtype,
+                padding_side="left",
+                use_safetensors=use_safetensors,
             )
         model.eval()
         return cls(model, tokenizer, builder, **options)
@@ -278,9 +289,27 @@ class Extractor:
         ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         if self.tokenizer.bos_token_id is not None:
             ids = [self.tokenizer.bos_token_id, *ids]
-        if len(ids) > self.head_tokens + self.tail_tokens:
-            return ids[: self.head_tokens] + ids[-self.tail_tokens :], True
+        head, tail = self.prompt_budget()
+        if len(ids) > head + tail:
+            return ids[:head] + ids[len(ids) - tail :], True
         return ids, False
+
+    def prompt_budget(self) -> tuple[int, int]:
+        """How many first and last tokens of a prompt are kept: ``head_tokens`` and ``tail_tokens``,
+        shrunk in proportion when they and ``max_new_tokens`` would not fit the model's positions."""
+        head, tail = self.head_tokens, self.tail_tokens
+        limit = getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
+        if isinstance(limit, int) and limit > 0:
+            room = limit - self.max_new_tokens
+            if room < 2:
+                raise ValueError(
+                    f"max_new_tokens={self.max_new_tokens} leaves no room for a prompt in the model's "
+                    f"{limit} positions; lower evaluation.max_new_tokens"
+                )
+            if head + tail > room:
+                head = max(1, room * head // (head + tail))
+                tail = room - head
+        return head, tail
 
     # ---- generation ---------------------------------------------------------------------
     def generate(
@@ -341,6 +370,13 @@ class Extractor:
                 **kwargs,
             )
         new = generated[:, input_ids.shape[1] :]
+        if self.constrained:
+            # the bytes the grammar checked: decode() may drop a WordPiece's leading space or
+            # clean up spaces across tokens, and the parser must see what the constraint allowed
+            tokens = self._trie.tokens
+            return [
+                b"".join(tokens.get(t, b"") for t in row).decode("utf-8", "replace") for row in new.tolist()
+            ]
         return [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]
 
     def _batch_inputs(

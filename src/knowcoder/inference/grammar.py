@@ -19,12 +19,18 @@ it also never cuts a word of a script written with spaces (Latin, Greek, Cyrilli
 digits), so a model that closes a name early ("Port Hel") cannot write it. Scripts without
 spaces (Chinese, Japanese) and others whose entities may sit inside a word keep every
 character boundary.
+
+:meth:`ResultsGrammar.shortest_completion` counts bytes, or, given a vocabulary's
+:class:`Spelling` (the constraint's token trie), tokens: the fixed text of the shortest route
+between spans is spelt with as few tokens as write exactly it and each span with as few as take
+it to a place it may end, and a completion no tokens can write is ``NEVER``. The moves themselves
+do not depend on the vocabulary.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from knowcoder.prompts import PromptBuilder
 from knowcoder.schema.literals import py_str
@@ -46,6 +52,38 @@ _SETTLING = frozenset(b'")]')
 SUPPORTED_TASKS = ("ner", "re", "ed", "eae")
 
 _QUOTE, _LPAREN, _RPAREN, _COMMA, _EQUALS, _RBRACKET = b'"(),=]'
+
+#: the length of a completion that no sequence of tokens can write
+NEVER = 1 << 40
+
+
+class Spelling(Protocol):
+    """What a vocabulary can write: the unit :meth:`ResultsGrammar.shortest_completion` counts in."""
+
+    def token_ends(self, data: bytes, start: int) -> list[int]:
+        """Every ``end`` where ``data[start:end]`` is one token's bytes."""
+        ...
+
+    def spell(self, data: bytes) -> int:
+        """How few tokens write exactly ``data``; ``NEVER`` when none do."""
+        ...
+
+
+class _Bytes:
+    """The default spelling: one token per byte, every byte writable (a byte-level vocabulary)."""
+
+    def token_ends(self, data: bytes, start: int) -> list[int]:
+        return [start + 1] if start < len(data) else []
+
+    def spell(self, data: bytes) -> int:
+        return len(data)
+
+
+BYTES: Spelling = _Bytes()
+
+
+def _plus(*lengths: int) -> int:
+    return min(sum(lengths), NEVER)
 
 
 def _lit(text: bytes, cont: State) -> State:
@@ -90,7 +128,7 @@ class _Spans:
         units = [py_str(ch)[1:-1].encode("utf-8") for ch in sentence]  # py_str escapes char by char
         self.text = b"".join(units)
         size = len(self.text)
-        starts_at = [False] * (size + 1)  # a span may start here
+        self.starts_at = starts_at = [False] * (size + 1)  # a span may start here
         self.ends_at = [False] * (size + 1)  # a span may end here
         offset = 0
         for i, unit in enumerate(units):
@@ -115,6 +153,29 @@ class _Spans:
         self.shortest_unit = min(
             (self.to_end[p + 1] + 1 for p in range(self.last) if starts_at[p]), default=0
         )
+        self._costs: dict[Spelling, tuple[list[int], int]] = {}
+
+    def costs(self, tokens: Spelling) -> tuple[list[int], int]:
+        """With ``tokens``: per place ``p`` up to :attr:`last`, how few tokens take a span read up to
+        ``p`` to a place where it may end (0 where it may end at ``p``; ``NEVER`` when no tokens
+        can), and how few write a whole span. Tokens may run past places a span could end."""
+        found = self._costs.get(tokens)
+        if found is None:
+            text, last = self.text[: self.last], self.last
+            to_end = [NEVER] * (last + 1)
+            for p in range(last, -1, -1):
+                if self.ends_at[p]:
+                    to_end[p] = 0
+                else:
+                    to_end[p] = min(
+                        min((to_end[q] for q in tokens.token_ends(text, p)), default=NEVER) + 1, NEVER
+                    )
+            whole = min(
+                (1 + to_end[q] for p in range(last) if self.starts_at[p] for q in tokens.token_ends(text, p)),
+                default=NEVER,
+            )
+            found = self._costs[tokens] = (to_end, min(whole, NEVER))
+        return found
 
     def moves(self, ends: frozenset[int]) -> dict[int, frozenset[int]]:
         """Where a partial span matching up to each of ``ends`` goes on each next byte."""
@@ -169,7 +230,7 @@ class ResultsGrammar:
         )
         self.initial: State = _lit(b"results = [", _OPEN)
         self._moves: dict[State, dict[int, State]] = {}
-        self._shortest: dict[State, int] = {}
+        self._shortest: dict[Spelling, dict[tuple[State, bytes], int]] = {}
         self._settled: dict[State, tuple[int, bytes] | None] = {}
 
     # ---- construction from the prompt side ----------------------------------------------
@@ -284,11 +345,26 @@ class ResultsGrammar:
         self._settled[state] = found
         return found
 
-    def shortest_completion(self, state: State) -> int:
-        """How many bytes at least finish an answer from ``state`` (0 at ``END``)."""
-        length = self._shortest.get(state)
+    def shortest_completion(self, state: State, tokens: Spelling | None = None) -> int:
+        """How many bytes at least finish an answer from ``state`` (0 at ``END``); with ``tokens``, how
+        many of its tokens at most finish it on the shortest route, or ``NEVER`` when they cannot.
+
+        With tokens the count is enough, and exact per piece: the route's fixed text between spans
+        (``")]``, ``"), Company("``) is spelt with as few tokens as write exactly it, and each span
+        with as few as take it from its start to a place it may end; a token that joins a span
+        to the text around it can only do better. The first token of that spelling leads to a
+        state at least one shorter, so a constraint that keeps this count within its budget never
+        leaves a row without a way to finish.
+        """
+        return self._cost(state, tokens or BYTES, b"")
+
+    def _cost(self, state: State, tokens: Spelling, pending: bytes) -> int:
+        """The shortest completion from ``state`` once ``pending`` (fixed text) is written first."""
+        cache = self._shortest.setdefault(tokens, {})
+        key = (state, pending)
+        length = cache.get(key)
         if length is None:
-            length = self._shortest[state] = self._compute_shortest(state)
+            length = cache[key] = self._compute_cost(state, tokens, pending)
         return length
 
     def _compute_moves(self, state: State) -> dict[int, State]:
@@ -356,37 +432,37 @@ class ResultsGrammar:
             return ("name", _ENT, b"", _lit(b", ", tail))
         return _lit(b"trigger=", _span(("roles", name, 0)))
 
-    def _compute_shortest(self, state: State) -> int:
+    def _compute_cost(self, state: State, tokens: Spelling, pending: bytes) -> int:
         kind = state[0]
         if kind == "end":
-            return 0
+            return tokens.spell(pending)
         if kind in ("open", "sep"):
-            return 1
+            return tokens.spell(pending + b"]")
         if kind == "lit":
             _, text, i, cont = state
-            return len(text) - i + self.shortest_completion(cont)
+            return self._cost(cont, tokens, pending + text[i:])
         if kind == "str":
             _, ends, cont = state
-            spans = self._spans
-            quoted = spans.shortest_unit if ends is None else min(spans.to_end[p] for p in ends)
-            return quoted + 1 + self.shortest_completion(cont)
+            to_end, whole = self._spans.costs(tokens)
+            quoted = whole if ends is None else min(to_end[p] for p in ends)
+            return _plus(tokens.spell(pending), quoted, self._cost(cont, tokens, b'"'))
         if kind == "name":
             _, which, prefix, cont = state
             return min(
-                len(name) - len(prefix) + 1 + self.shortest_completion(self._after_open(which, name, cont))
+                self._cost(self._after_open(which, name, cont), tokens, pending + name[len(prefix) :] + b"(")
                 for name in self._names[which].completions(prefix)
             )
         if kind == "roles":
-            return 1 + self.shortest_completion(_SEP)
-        if kind == "role":
+            return self._cost(_SEP, tokens, pending + b")")
+        if kind == "role":  # the rest of a role name and an empty list
             _, event, first, prefix = state
             return min(
-                len(role) - len(prefix) + len("=[]") + self.shortest_completion(("roles", event, j + 1))
+                self._cost(("roles", event, j + 1), tokens, pending + role[len(prefix) :] + b"=[]")
                 for j, role in enumerate(self._roles[event][first:], start=first)
                 if role.startswith(prefix)
             )
         _, event, after = state  # args / argsep: close the list
-        return 1 + self.shortest_completion(("roles", event, after))
+        return self._cost(("roles", event, after), tokens, pending + b"]")
 
 
 def event_roles(ontology: Ontology, events: Iterable[str]) -> dict[str, tuple[str, ...]]:

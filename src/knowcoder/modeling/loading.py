@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -9,8 +10,9 @@ from typing import Any, Literal
 
 import torch
 from huggingface_hub import hf_hub_download, is_offline_mode
-from huggingface_hub.errors import HFValidationError
+from huggingface_hub.errors import HFValidationError, StrictDataclassError
 from huggingface_hub.utils import validate_repo_id
+from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
 from knowcoder.errors import KnowCoderError
@@ -23,6 +25,72 @@ PaddingSide = Literal["right", "left"]  # right for training, left for batched g
 
 class ModelNotFoundError(KnowCoderError):
     """A model, tokenizer or adapter is neither on disk nor obtainable from the Hugging Face Hub."""
+
+
+class ModelLoadError(KnowCoderError):
+    """A model directory is there but cannot be loaded (refused pickled weights, corrupt files)."""
+
+
+#: weight files that are Python pickles: loading them can run code
+PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt", "model.pth")
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+#: any of these makes a directory's tokenizer loadable
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
+#: what a broken config or weights file raises, besides the usual OSError/ValueError
+_LOAD_ERRORS = (OSError, ValueError, KeyError, RuntimeError, TypeError, SafetensorError, StrictDataclassError)
+
+
+def check_model_dir(source: str) -> None:
+    """One-line errors for a local model directory that cannot load, before transformers tries.
+
+    Checks what a crash during a save or a bad copy leaves: a config.json that is not a JSON
+    object, no weights file, no tokenizer files. Hub ids are left to transformers.
+    """
+    path = Path(source)
+    if not path.is_dir():
+        return
+    config = path / "config.json"
+    try:
+        parsed = json.loads(config.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ModelLoadError(
+            f"{config} is not valid JSON ({error}); the save was cut short or the file was edited: "
+            "save or import the model again"
+        ) from error
+    if not isinstance(parsed, dict):
+        raise ModelLoadError(
+            f"{config} holds a JSON {type(parsed).__name__}, not an object; save the model again"
+        )
+    weights = [*SAFE_WEIGHTS, *PICKLED_WEIGHTS]
+    if not any((path / name).is_file() for name in weights) and not any(path.glob("*.safetensors")):
+        raise ModelLoadError(
+            f"{path} has a config.json but no weights ({' or '.join(SAFE_WEIGHTS)}); the save was cut "
+            "short or the weights were not copied: save or import the model again"
+        )
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise ModelLoadError(
+            f"{path} has no tokenizer files ({', '.join(TOKENIZER_FILES[:2])}); save the tokenizer "
+            "beside the model (tokenizer.save_pretrained) or copy its files there"
+        )
+
+
+def _refuse_pickled_only(source: str) -> None:
+    """Refuse a local directory whose weights exist only as pickles, naming both ways out."""
+    path = Path(source)
+    if not path.is_dir() or any((path / name).is_file() for name in SAFE_WEIGHTS):
+        return
+    pickled = [name for name in PICKLED_WEIGHTS if (path / name).is_file()]
+    if pickled:
+        raise ModelLoadError(
+            f"{source}: its weights are pickled ({pickled[0]}) and unpickling can run code; convert them "
+            f"once with `knowcoder model import {source} DST --allow-pickle`, or set "
+            "model.use_safetensors=false for a checkpoint you trust"
+        )
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -51,20 +119,35 @@ def load_model(
     dtype: str = "auto",
     device: str | torch.device | None = None,
     padding_side: PaddingSide = "right",
+    use_safetensors: bool = True,
 ) -> tuple[Any, PreTrainedTokenizerBase]:
     """Load a causal LM and its tokenizer from a local directory or a hub id, on ``device``.
 
     The model comes back in eval mode; the tokenizer always has a pad token (see
     :func:`load_tokenizer`). Raises :class:`ModelNotFoundError` when the model is neither on disk nor
-    downloadable (for instance with ``HF_HUB_OFFLINE=1`` and an empty cache).
+    downloadable (for instance with ``HF_HUB_OFFLINE=1`` and an empty cache), and
+    :class:`ModelLoadError` when it is there but cannot be read (pickled weights while
+    ``use_safetensors`` holds, a truncated weights file, a broken config).
     """
     source = _resolve_source(name_or_path)
     target = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, target)
+    check_model_dir(source)
     tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code, padding_side=padding_side)
-    model: Any = AutoModelForCausalLM.from_pretrained(
-        source, dtype=torch_dtype, trust_remote_code=trust_remote_code
-    )
+    if use_safetensors:
+        _refuse_pickled_only(source)
+    try:
+        model: Any = AutoModelForCausalLM.from_pretrained(
+            source,
+            dtype=torch_dtype,
+            trust_remote_code=trust_remote_code,
+            use_safetensors=True if use_safetensors else None,
+        )
+    except _LOAD_ERRORS as error:
+        hint = ""
+        if isinstance(error, SafetensorError):
+            hint = "; a weights file is truncated or corrupt: save or import the model again"
+        raise ModelLoadError(f"{name_or_path}: cannot load the model: {_one_line(error)}{hint}") from error
     model.to(target)
     model.eval()
     # Generation and loss code read the pad id from the model; keep it in step with the tokenizer.
@@ -88,7 +171,15 @@ def load_tokenizer(
     if padding_side not in ("right", "left"):
         raise ValueError(f"padding_side={padding_side!r} must be 'right' (training) or 'left' (generation)")
     source = _resolve_source(name_or_path)
-    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
+    except _LOAD_ERRORS as error:
+        raise ModelLoadError(f"{name_or_path}: cannot load the tokenizer: {_one_line(error)}") from error
+    if isinstance(tokenizer, bool) or not hasattr(tokenizer, "pad_token"):
+        raise ModelLoadError(
+            f"{name_or_path}: no tokenizer files (tokenizer.json or tokenizer_config.json); save the "
+            "tokenizer beside the model (tokenizer.save_pretrained)"
+        )
     tokenizer.padding_side = padding_side
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:

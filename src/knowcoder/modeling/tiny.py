@@ -72,13 +72,19 @@ def build_tiny_model(
     return model
 
 
-def save_model_dir(model: Any, tokenizer: PreTrainedTokenizerBase, path: str | Path) -> Path:
+def save_model_dir(
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    path: str | Path,
+    *,
+    extra_files: dict[str, str] | None = None,
+) -> Path:
     """Save ``model`` and ``tokenizer`` in Hugging Face format at ``path``, all or nothing.
 
     Everything is written to a temporary directory beside ``path`` and renamed onto it at the end;
     an existing directory at ``path`` is replaced only once the new one is complete. Weights are
     safetensors; ``generation_config.json`` carries the tokenizer's eos/pad ids where the model's
-    own generation config lacks them.
+    own generation config lacks them. ``extra_files`` (name -> text) are written beside them.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -92,6 +98,8 @@ def save_model_dir(model: Any, tokenizer: PreTrainedTokenizerBase, path: str | P
             )
         _generation_config(model, tokenizer).save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        for name, text in (extra_files or {}).items():
+            (tmp / name).write_text(text, encoding="utf-8")
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; outputs follow the umask
         _replace_dir(tmp, target)
     except BaseException:

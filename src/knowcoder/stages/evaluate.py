@@ -78,8 +78,12 @@ def score(
     *,
     tasks: Sequence[str],
     lenient: bool = False,
+    truncated: frozenset[str] = frozenset(),
 ) -> tuple[EvaluationResult, list[dict[str, Any]]]:
-    """Score every annotated (instance, task); a missing prediction counts as an empty one."""
+    """Score every annotated (instance, task); a missing prediction counts as an empty one.
+
+    ``truncated``: prediction ids whose prompt was cut to fit the model (counted per task).
+    """
     scorer = Scorer(ontology, lenient=lenient)
     examples = []
     for instance in gold:
@@ -89,8 +93,15 @@ def score(
             if expected is None:
                 continue
             records, report, output = predictions.get(f"{instance.id}:{task.name}", ([], None, None))
+            key = f"{instance.id}:{task.name}"
             scorer.add(
-                task.name, expected, records, dataset=instance.dataset, lang=instance.lang, report=report
+                task.name,
+                expected,
+                records,
+                dataset=instance.dataset,
+                lang=instance.lang,
+                report=report,
+                truncated_prompt=key in truncated,
             )
             examples.append(
                 {
@@ -169,6 +180,7 @@ def evaluate_model(
         model,
         builder,
         trust_remote_code=params.model.trust_remote_code,
+        use_safetensors=params.model.use_safetensors,
         dtype=params.model.dtype,
         batch_size=config.batch_size,
         batch_tokens=config.batch_tokens,
@@ -182,6 +194,9 @@ def evaluate_model(
     predictions = extractor.extract(requests, progress=progress)
     write_jsonl(out_dir / "predictions.jsonl", (p.to_dict() for p in predictions))
     by_key = {p.request.id: (p.records, p.report, p.output) for p in predictions}
-    result, examples = score(gold, by_key, ontology, tasks=config.tasks, lenient=config.lenient)
+    truncated = frozenset(p.request.id for p in predictions if p.truncated_prompt)
+    result, examples = score(
+        gold, by_key, ontology, tasks=config.tasks, lenient=config.lenient, truncated=truncated
+    )
     write_outputs(result, examples, out_dir, title=f"Evaluation of {model}", worst=config.worst_examples)
     return EvaluationRun(result, out_dir, examples)

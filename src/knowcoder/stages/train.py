@@ -266,5 +266,6 @@ def run_training(
         cache_dir=layout.datasets_cache,
         dtype=params.model.dtype,
         trust_remote_code=params.model.trust_remote_code,
+        use_safetensors=params.model.use_safetensors,
         callbacks=callbacks,
     )
