@@ -14,8 +14,9 @@ def test_wrapper_layout_matches_released_code():
     assert wrap_prompt("Q", None) == "Input:\nQ\nOutput:\n"
 
 
-def test_released_ner_prompt_exact(mini_ontology):
-    builder = PromptBuilder(mini_ontology, PromptOptions(style="released"))
+def test_released_template_ner_prompt_exact(mini_ontology):
+    # the bytes of eval/src/template/NER (released KnowCoder) rendered by Jinja, then wrapped
+    builder = PromptBuilder(mini_ontology, PromptOptions(style="released-template"))
     prompt = builder.prompt("Ada Park joined Acme Corp.", "ner", ["Person", "Company"])
     assert prompt == (
         f"{SYSTEM_PROMPT}\nInput:\n"

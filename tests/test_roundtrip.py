@@ -67,7 +67,7 @@ def instances(draw) -> Instance:
     )
 
 
-@pytest.mark.parametrize("style", ["knowcoder", "released"])
+@pytest.mark.parametrize("style", ["knowcoder", "released", "released-template"])
 @pytest.mark.parametrize("task_name", ["ner", "re", "ed", "eae"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(instance=instances())

@@ -2,17 +2,25 @@
 
 A prompt is the system text, then ``Input:``, the query and ``Output:``; the query is the class
 definitions, the instruction in a triple-quoted string, and ``sentence = "..."``. The target
-is ``results = [...]``. With ``style="released"`` both reproduce the released KnowCoder code
-exactly (tabs, its instruction wording, one object per line in the results).
+is ``results = [...]``.
+
+Styles: ``knowcoder`` (the project's own), ``released`` (the prompts of released KnowCoder's
+shipped SFT data, byte for byte) and ``released-template`` (its ``generate_prompt.py``
+templates, byte for byte); see :mod:`knowcoder.released.render`. The released styles are the
+release: the system wrapper is always on, the sentence goes in raw, classes keep the caller's
+order without added ancestors, descriptions and examples are all shown, and targets put one
+object per tabbed line. ``ed_mapping`` (the release's ``mapping.json``) turns fine event
+types into the coarse ones its ED prompts and answers use.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from knowcoder.data.instance import Instance
-from knowcoder.records import Record
+from knowcoder.records import EventRecord, Record, TriggerRecord
+from knowcoder.released import render as released
 from knowcoder.schema.literals import py_str
 from knowcoder.schema.ontology import Kind, Ontology
 from knowcoder.schema.render import SchemaOptions, render_schema
@@ -30,7 +38,7 @@ SYSTEM_PROMPT = (
 class PromptOptions:
     """How prompts look; every field maps to a key under ``prompt:`` in params.yaml."""
 
-    style: str = "knowcoder"  # "knowcoder" or "released"
+    style: str = "knowcoder"  # "knowcoder", "released" or "released-template"
     lang: str = "en"  # language of class descriptions and examples
     descriptions: bool = True
     max_examples: int = 3
@@ -54,10 +62,10 @@ def render_results(
 ) -> str:
     """``results = [...]`` for ``records``: one line, or one object per tabbed line when released."""
     task = get_task(task)
-    objects = [task.render_record(record, ontology) for record in records]
+    objects = [task.render_record(record, ontology, style=style) for record in records]
     if not objects:
         return "results = []"
-    if style == "released":
+    if style in released.FORMATS:
         return "results = [\n" + ",\n".join(f"\t{o}" for o in objects) + "\n]"
     return f"results = [{', '.join(objects)}]"
 
@@ -65,9 +73,18 @@ def render_results(
 class PromptBuilder:
     """Builds prompts and targets against one ontology, caching the schema of each type set."""
 
-    def __init__(self, ontology: Ontology, options: PromptOptions | None = None, *, cache_size: int = 4096):
+    def __init__(
+        self,
+        ontology: Ontology,
+        options: PromptOptions | None = None,
+        *,
+        cache_size: int = 4096,
+        ed_mapping: Mapping[str, str] | None = None,
+    ):
         self.ontology = ontology
         self.options = options or PromptOptions()
+        self.ed_mapping = dict(ed_mapping or {})
+        self._released = released.FORMATS.get(self.options.style)
         self._schema_options = self.options.schema_options()
         self._cache: dict[tuple[str, tuple[str, ...]], str] = {}
         self._class_memo: dict = {}  # class text by (class, task, options); bounded by the ontology
@@ -79,18 +96,27 @@ class PromptBuilder:
         key = (task.name, tuple(types))
         code = self._cache.get(key)
         if code is None:
-            names = task.schema_types(types, self.ontology)
+            # the release's classes are exactly those asked for, in that order
+            names = self._mapped(task, types) if self._released else task.schema_types(types, self.ontology)
             code = render_schema(self.ontology, names, task.name, self._schema_options, memo=self._class_memo)
             if len(self._cache) >= self._cache_size:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = code
         return code
 
+    def _mapped(self, task: Task, types: Iterable[str]) -> list[str]:
+        """ED types through the release's fine -> coarse mapping (duplicates kept, as it does)."""
+        if task.name != "ed" or not self.ed_mapping:
+            return list(types)
+        return [self.ed_mapping.get(name, name) for name in types]
+
     def instruction(self, task: Task, *, dataset: str | None = None, given: Iterable[Record] = ()) -> str:
-        text = task.released_instruction if self.options.style == "released" else task.instruction
+        text = released.instruction(task.name, self._released) if self._released else task.instruction
         if self.options.dataset_hint and dataset:
             text = f"For DATASET {dataset}, {text[0].lower()}{text[1:]}"
-        if self.options.trigger_hints and self.options.style != "released":
+        if self._released == "docstring" and task.name == "eae":
+            text += released.trigger_hint((r.trigger, r.type) for r in given if isinstance(r, EventRecord))
+        elif self.options.trigger_hints and not self._released:
             hints = task.trigger_hints(given)
             if hints:
                 text = f"{text} {hints}"
@@ -107,6 +133,8 @@ class PromptBuilder:
     ) -> str:
         task = get_task(task)
         instruction = self.instruction(task, dataset=dataset, given=given)
+        if self._released:
+            return released.query(self.schema(task, types), instruction, sentence, self._released)
         return f'{self.schema(task, types)}\n\n"""\n{instruction}\n"""\nsentence = {py_str(sentence)}'
 
     def prompt(
@@ -120,9 +148,19 @@ class PromptBuilder:
     ) -> str:
         """The full model input, ending in ``Output:\\n`` where the model starts writing."""
         query = self.query(sentence, task, types, dataset=dataset, given=given)
-        return wrap_prompt(query, SYSTEM_PROMPT if self.options.system else None)
+        # the released checkpoints always saw the system text: the released styles keep it
+        system = self.options.system or bool(self._released)
+        return wrap_prompt(query, SYSTEM_PROMPT if system else None)
 
     def target(self, records: Iterable[Record], task: str | Task) -> str:
+        task = get_task(task)
+        if task.name == "ed" and self.ed_mapping:
+            records = [
+                TriggerRecord(self.ed_mapping.get(r.type, r.type), r.trigger)
+                if isinstance(r, TriggerRecord)
+                else r
+                for r in records
+            ]
         return render_results(records, task, self.ontology, style=self.options.style)
 
     def example(
@@ -141,7 +179,7 @@ class PromptBuilder:
     def allowed(self, task: str | Task, types: Sequence[str], sentence: str | None = None) -> Allowed:
         """What a model answering ``prompt(sentence, task, types)`` may write."""
         task = get_task(task)
-        names = self.ontology.with_types(task.schema_types(types, self.ontology))
+        names = self.ontology.with_types(task.schema_types(self._mapped(task, types), self.ontology))
         own = frozenset(n for n in names if self.ontology[n].kind == task.kind)
         entities = frozenset(n for n in names if self.ontology[n].kind == Kind.ENTITY)
         roles = {

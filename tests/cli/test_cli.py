@@ -87,7 +87,7 @@ def test_prompt_in_released_style(capsys):
         ONTOLOGY,
     )
     assert code == 0
-    assert out.endswith('sentence = "Ada Park"\nOutput:\n')
+    assert out.endswith('sentence = "Ada Park"\n\nOutput:\n')  # the shipped queries end in a newline
     assert "\tpass" in out
 
 

@@ -21,10 +21,10 @@ def class_names(code: str) -> list[str]:
 
 
 @pytest.mark.parametrize("task", sorted(TASK_TYPES))
-@pytest.mark.parametrize("style", ["knowcoder", "released"])
+@pytest.mark.parametrize("style", ["knowcoder", "released", "released-template"])
 def test_rendered_schema_is_valid_python(mini_ontology, task, style):
     code = render_schema(mini_ontology, TASK_TYPES[task], task, SchemaOptions(style=style))
-    ast.parse(code.replace("\t", "    ") if style == "released" else code)
+    ast.parse(code.replace("\t", "    ") if style != "knowcoder" else code)
 
 
 def test_ner_includes_ancestors_after_base_class(mini_ontology):
@@ -89,7 +89,9 @@ def test_descriptions_can_be_left_out(mini_ontology):
 
 
 def test_released_ner_matches_the_released_template_exactly(mini_ontology):
-    code = render_schema(mini_ontology, ["Person", "Company"], "ner", SchemaOptions(style="released"))
+    code = render_schema(
+        mini_ontology, ["Person", "Company"], "ner", SchemaOptions(style="released-template")
+    )
     assert code == (
         "class Entity:\n\tdef __init__(self, name: str):\n\t\tself.name = name\n"
         "\nclass Person(Entity):\n\tpass\n"
@@ -98,13 +100,13 @@ def test_released_ner_matches_the_released_template_exactly(mini_ontology):
 
 
 def test_released_re_imports_argument_types(mini_ontology):
-    code = render_schema(mini_ontology, ["Employment"], "re", SchemaOptions(style="released"))
+    code = render_schema(mini_ontology, ["Employment"], "re", SchemaOptions(style="released-template"))
     assert code.splitlines()[0] == "from Entities import Organization, Person"
     assert class_names(code) == ["Entity", "Relation", "Employment"]
 
 
 def test_released_ed_has_arg_names(mini_ontology):
-    code = render_schema(mini_ontology, ["StartPosition"], "ed", SchemaOptions(style="released"))
+    code = render_schema(mini_ontology, ["StartPosition"], "ed", SchemaOptions(style="released-template"))
     assert code.endswith(
         "class StartPosition(Personnel):\n\tdef __init__(self, trigger: str, arg_names, *args):\n"
         "\t\targ_names = ['employee', 'employer', 'place']\n"

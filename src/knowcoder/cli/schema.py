@@ -35,7 +35,10 @@ def _add_type_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ontology", default=None, help="ontology YAML (default: paths.ontology in params)")
     parser.add_argument("--lang", default=None, help="language of descriptions (default: prompt.lang)")
     parser.add_argument(
-        "--style", choices=["knowcoder", "released"], default=None, help="default: prompt.style"
+        "--style",
+        choices=["knowcoder", "released", "released-template"],
+        default=None,
+        help="default: prompt.style",
     )
 
 

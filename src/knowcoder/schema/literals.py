@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import keyword
+
 _ESCAPES = {ord("\\"): "\\\\", ord('"'): '\\"', ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
 for _code in [*range(0x20), 0x7F]:
     _ESCAPES.setdefault(_code, f"\\x{_code:02x}")
@@ -28,3 +30,13 @@ def py_str(value: str) -> str:
 def docstring_text(value: str) -> str:
     """Make free text safe inside a triple-quoted docstring without changing how it reads."""
     return value.replace("\\", "\\\\").replace('"""', '\\"\\"\\"').replace("\n", " ").strip()
+
+
+def py_identifier(name: str) -> str:
+    """``name`` as code can write it: a keyword role (``from``) gets a trailing ``_`` (PEP 8)."""
+    return f"{name}_" if keyword.iskeyword(name) else name
+
+
+def from_py_identifier(name: str) -> str:
+    """The inverse of :func:`py_identifier`: ``from_`` reads back as the role ``from``."""
+    return name[:-1] if name.endswith("_") and keyword.iskeyword(name[:-1]) else name

@@ -5,10 +5,13 @@ Two styles:
 * ``knowcoder`` (default): the schema-understanding format of the paper — four-space
   indentation, docstrings with ``Description:`` and ``Examples:`` in a chosen language, every
   requested class plus its ancestors, base classes first, in a deterministic order.
-* ``released``: byte-for-byte the class definitions of the released KnowCoder evaluation
-  code (tabs, no docstrings, only the requested classes, ``List[ X ]`` role hints and the
-  ``from Entities import ...`` line for relations), so released checkpoints see the prompts
-  they were trained on.
+* ``released`` and ``released-template``: byte for byte the classes of released KnowCoder
+  (its shipped SFT prompts, and its ``generate_prompt.py`` templates), rendered by
+  :mod:`knowcoder.released.render`: the requested classes only, in the given order.
+
+Role names that are Python keywords (``from``, used by the released schemas) are written
+``from_`` in the project's style, whose code must parse; the released styles write them as
+the release does.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from knowcoder.schema.literals import docstring_text
-from knowcoder.schema.ontology import Kind, Ontology, RelationSpec, TypeDef
+from knowcoder.released.render import FORMATS, render_released_schema
+from knowcoder.schema.literals import docstring_text, py_identifier
+from knowcoder.schema.ontology import Kind, Ontology, TypeDef
 
-STYLES = ("knowcoder", "released")
+STYLES = ("knowcoder", *FORMATS)
 
 _TASK_KINDS = {
     "ner": (Kind.ENTITY,),
@@ -62,9 +66,9 @@ def render_schema(
     options = options or SchemaOptions()
     if task not in _TASK_KINDS:
         raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(_TASK_KINDS)}")
+    if options.style in FORMATS:  # the release keeps the caller's list as it is
+        return render_released_schema(ontology, list(names), task, FORMATS[options.style], options.lang)
     names = list(dict.fromkeys(names))
-    if options.style == "released":
-        return _render_released(ontology, names, task)
     return _render_knowcoder(ontology, names, task, options, memo if memo is not None else {})
 
 
@@ -156,7 +160,7 @@ def _render_class(ontology: Ontology, typedef: TypeDef, task: str, options: Sche
             if typedef.kind != Kind.EVENT or task == "ed":
                 lines.append(f"Examples: {docstring_text(', '.join(map(str, shown)))}")
         if typedef.kind == Kind.EVENT and task == "ed":
-            roles = [role.name for role in ontology.roles(typedef.name)]
+            roles = [py_identifier(role.name) for role in ontology.roles(typedef.name)]
             if roles:
                 lines.append(f"Arguments: {', '.join(roles)}")
     header = f"class {typedef.name}({typedef.parent}):\n"
@@ -187,8 +191,9 @@ def _class_body(ontology: Ontology, typedef: TypeDef, task: str, options: Schema
             else ""
         )
         params = [f"{_IND * 2}self,", f"{_IND * 2}trigger: str,{trigger_comment}"]
-        params += [f"{_IND * 2}{role.name}: list[{_union(role.types)}]," for role in roles]
-        assigns = [f"{_IND * 2}self.{role.name} = {role.name}" for role in roles]
+        names = [py_identifier(role.name) for role in roles]
+        params += [f"{_IND * 2}{n}: list[{_union(r.types)}]," for n, r in zip(names, roles, strict=True)]
+        assigns = [f"{_IND * 2}self.{n} = {n}" for n in names]
         return (
             f"{_IND}def __init__(\n" + "\n".join(params) + f"\n{_IND}):\n"
             f"{_IND * 2}super().__init__(trigger=trigger)\n" + "".join(line + "\n" for line in assigns)
@@ -196,71 +201,3 @@ def _class_body(ontology: Ontology, typedef: TypeDef, task: str, options: Schema
     if typedef.kind == Kind.EVENT:
         return f"{_IND}def __init__(self, trigger: str):\n{_IND * 2}super().__init__(trigger=trigger)\n"
     return ""
-
-
-# ---- the released evaluation format -----------------------------------------------------
-_RELEASED_ENTITY = "class Entity:\n\tdef __init__(self, name: str):\n\t\tself.name = name"
-_RELEASED_RELATION = (
-    "class Relation:\n\tdef __init__(self, head_entity: Entity, tail_entity: Entity):\n"
-    "\t\tself.head_entity = head_entity\n\t\tself.tail_entity = tail_entity"
-)
-_RELEASED_EVENT_ED = (
-    "class Event:\n\tdef __init__(self, trigger: str, arg_names, *args):\n"
-    "\t\tself.trigger = trigger\n\t\tself.arguments = {}\n"
-    "\t\tfor arg_name, arg_values in zip(arg_names, args):\n"
-    "\t\t\tself.arguments[arg_name] = arg_values"
-)
-_RELEASED_EVENT_EAE = "class Event:\n\tdef __init__(self, trigger: str):\n\t\tself.trigger = trigger"
-
-
-def _render_released(ontology: Ontology, names: list[str], task: str) -> str:
-    """Reproduce the released Jinja templates: ``base\\n`` then ``\\n{class}\\n`` per class."""
-    kind = Kind.RELATION if task == "re" else Kind.EVENT if task in ("ed", "eae") else Kind.ENTITY
-    selected = [n for n in names if ontology[n].kind == kind]
-    defs = [_released_class(ontology, ontology[n], task) for n in selected]
-    if task == "ner":
-        head = _RELEASED_ENTITY
-    elif task == "re":
-        used: set[str] = set()
-        for name in selected:
-            heads, tails = ontology.relation_signature(name)
-            used.update(heads or ("Entity",))
-            used.update(tails or ("Entity",))
-        used.discard("Entity")
-        # The released code built this line from a set (arbitrary order); sorted is stable.
-        imports = f"from Entities import {', '.join(sorted(used))}" if used else ""
-        head = f"{imports}\n{_RELEASED_ENTITY}\n\n{_RELEASED_RELATION}"
-    elif task == "ed":
-        head = _RELEASED_EVENT_ED
-    else:
-        head = f"{_RELEASED_ENTITY}\n\n{_RELEASED_EVENT_EAE}"
-    return (head + "\n" + "".join(f"\n{d}\n" for d in defs)).strip()
-
-
-def _released_class(ontology: Ontology, typedef: TypeDef, task: str) -> str:
-    header = f"class {typedef.name}({typedef.parent}):\n"
-    if typedef.kind == Kind.ENTITY:
-        return header + "\tpass"
-    if typedef.kind == Kind.RELATION:
-        assert isinstance(typedef.spec, RelationSpec)
-        heads, tails = ontology.relation_signature(typedef.name)
-        return (
-            header + f"\tdef __init__(self, head_entity: {_union(heads)}, tail_entity: {_union(tails)}):\n"
-            "\t\tsuper().__init__(head_entity=head_entity, tail_entity=tail_entity)"
-        )
-    roles = sorted(ontology.roles(typedef.name), key=lambda role: role.name)
-    if task == "ed":
-        arg_names = ", ".join(repr(role.name) for role in roles)
-        return (
-            header + "\tdef __init__(self, trigger: str, arg_names, *args):\n"
-            f"\t\targ_names = [{arg_names}]\n"
-            "\t\tsuper().__init__(trigger, arg_names, *args)"
-        )
-    params = "".join(f"\t\t{role.name}: List[ {_union(role.types)} ], \n" for role in roles)
-    if params:
-        params = params[: -len(", \n")] + "\n"
-    assigns = "".join(f"\n\t\tself.{role.name} = {role.name}" for role in roles)
-    return (
-        header + "\tdef __init__(\n\t\tself,\n\t\ttrigger: str,\n" + params + "\t):\n"
-        "\t\tsuper().__init__(trigger=trigger)" + assigns
-    )

@@ -85,8 +85,10 @@ class Task(ABC):
 
     # ---- code --------------------------------------------------------------------------
     @abstractmethod
-    def render_record(self, record: Record, ontology: Ontology | None = None) -> str:
-        """One record as a constructor call, e.g. ``Person("Ada Park")``."""
+    def render_record(
+        self, record: Record, ontology: Ontology | None = None, *, style: str = "knowcoder"
+    ) -> str:
+        """One record as a constructor call, e.g. ``Person("Ada Park")``, in prompt style ``style``."""
 
     @abstractmethod
     def parse_call(self, call: ast.Call, allowed: Allowed, dropped: Dropped) -> Record:

@@ -2,6 +2,11 @@
 
 Arguments of one event are kept sorted by role name (stably), so a record compares equal
 whatever order the roles were written in.
+
+A role named by a Python keyword (``from``, as the released schemas have) is written
+``from_`` in the project's style; the released styles write ``from = [...]`` as the release
+does, and the parser reads both back as the role ``from``. The released styles also write
+``trigger = "t", role = [...]`` with spaces and list only the roles that have arguments.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from collections.abc import Iterable
 
 from knowcoder.data.instance import Instance
 from knowcoder.records import ArgumentRecord, EntityRecord, EventRecord, Record
-from knowcoder.schema.literals import py_str
+from knowcoder.released.render import FORMATS, class_roles
+from knowcoder.schema.literals import from_py_identifier, py_identifier, py_str
 from knowcoder.schema.ontology import Kind, Ontology
 from knowcoder.tasks.base import (
     Allowed,
@@ -92,23 +98,31 @@ class EventArgumentExtraction(Task):
             )
         return records
 
-    def render_record(self, record: Record, ontology: Ontology | None = None) -> str:
+    def render_record(
+        self, record: Record, ontology: Ontology | None = None, *, style: str = "knowcoder"
+    ) -> str:
         assert isinstance(record, EventRecord)
+        released = style in FORMATS
         by_role: dict[str, list[ArgumentRecord]] = {}
         if ontology is not None and record.type in ontology:
-            by_role = {role.name: [] for role in ontology.roles(record.type)}
+            roles = class_roles(ontology, ontology[record.type]) if released else ontology.roles(record.type)
+            by_role = {role.name: [] for role in roles}
         for argument in record.arguments:
             by_role.setdefault(argument.role, []).append(argument)
-        parts = [f"trigger={py_str(record.trigger)}"]
+        equals = " = " if released else "="
+        parts = [f"trigger{equals}{py_str(record.trigger)}"]
         for role, arguments in by_role.items():
+            if released and not arguments:
+                continue
             values = ", ".join(render_entity(EntityRecord(a.type, a.text)) for a in arguments)
-            parts.append(f"{role}=[{values}]")
+            parts.append(f"{role if released else py_identifier(role)}{equals}[{values}]")
         return f"{record.type}({', '.join(parts)})"
 
     def parse_call(self, call: ast.Call, allowed: Allowed, dropped: Dropped) -> Record:
         name = call_name(call)
         check_type(name, allowed.types, dropped)
-        keywords = {kw.arg: kw.value for kw in call.keywords if kw.arg is not None}
+        # ``from_`` is how code writes the role ``from`` (the parser rewrites a bare ``from =``)
+        keywords = {from_py_identifier(kw.arg): kw.value for kw in call.keywords if kw.arg is not None}
         if len(keywords) != len(call.keywords):
             raise Reject("bad_shapes", f"{name} uses ** arguments")
         if call.args:

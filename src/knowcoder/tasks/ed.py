@@ -38,7 +38,9 @@ class EventDetection(Task):
             return None
         return [TriggerRecord(e.type, instance.span_text(e.trigger)) for e in instance.events]
 
-    def render_record(self, record: Record, ontology: Ontology | None = None) -> str:
+    def render_record(
+        self, record: Record, ontology: Ontology | None = None, *, style: str = "knowcoder"
+    ) -> str:
         assert isinstance(record, TriggerRecord)
         return f"{record.type}({py_str(record.trigger)})"
 

@@ -38,7 +38,9 @@ class NamedEntityRecognition(Task):
             return None
         return [EntityRecord(e.type, instance.span_text(e)) for e in instance.entities]
 
-    def render_record(self, record: Record, ontology: Ontology | None = None) -> str:
+    def render_record(
+        self, record: Record, ontology: Ontology | None = None, *, style: str = "knowcoder"
+    ) -> str:
         assert isinstance(record, EntityRecord)
         return render_entity(record)
 

@@ -70,7 +70,9 @@ class RelationExtraction(Task):
             )
         return records
 
-    def render_record(self, record: Record, ontology: Ontology | None = None) -> str:
+    def render_record(
+        self, record: Record, ontology: Ontology | None = None, *, style: str = "knowcoder"
+    ) -> str:
         assert isinstance(record, RelationRecord)
         return f"{record.type}({render_entity(record.head)}, {render_entity(record.tail)})"
 
