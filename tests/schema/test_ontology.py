@@ -129,8 +129,8 @@ def test_invalid_class_names(name):
 
 
 def test_invalid_role_name_and_unknown_role_type():
-    assert "role name 'from' is not a valid Python identifier" in str(
-        _error("events:\n  - name: Move\n    roles: [{name: from}]\n")
+    assert "role name 'from-date' is not a valid Python identifier" in str(
+        _error("events:\n  - name: Move\n    roles: [{name: from-date}]\n")
     )
     assert "roles.origin names unknown entity type 'Place'" in str(
         _error("events:\n  - name: Move\n    roles: [{name: origin, types: [Place]}]\n")
@@ -160,3 +160,34 @@ def test_missing_file_is_one_line(tmp_path):
     with pytest.raises(OntologyError) as caught:
         load_ontology(tmp_path / "nope.yaml")
     assert str(caught.value).startswith(f"{tmp_path / 'nope.yaml'}: cannot read ontology")
+
+
+def test_released_names_keyword_roles_and_an_entity_named_event():
+    # given the names released KnowCoder's schemas use: a role ``from``, an entity class ``Event``
+    ontology = parse_ontology(
+        "entities:\n  - {name: Event, parent: Occurrence}\n  - {name: Occurrence}\n"
+        "events:\n  - {name: Marriage, roles: [{name: spouse}, {name: from}]}\n"
+    )
+    # then both load, and the event class's ancestry stops at the event base class
+    assert [role.name for role in ontology.roles("Marriage")] == ["spouse", "from"]
+    assert ontology.kind_of("Event") is Kind.ENTITY
+    assert ontology.ancestors("Marriage") == []
+    assert ontology.ancestors("Event") == ["Occurrence"]
+    assert ontology.is_a("Marriage", "Event")
+
+
+def test_a_class_named_like_its_own_base_class_is_rejected():
+    error = _error("events:\n  - name: Event\n")
+    assert str(error) == "onto.yaml:2: events[Event]: 'Event' is the base class of events; pick another name"
+
+
+def test_roles_without_inheritance():
+    text = (
+        "inherit_roles: false\nevents:\n  - {name: Justice, roles: [{name: prosecutor}]}\n"
+        "  - {name: Acquit, parent: Justice, roles: [{name: defendant}]}\n"
+    )
+    assert [role.name for role in parse_ontology(text).roles("Acquit")] == ["defendant"]
+    assert [role.name for role in parse_ontology(text.split("\n", 1)[1]).roles("Acquit")] == [
+        "prosecutor",
+        "defendant",
+    ]

@@ -23,9 +23,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     imp = sub.add_parser(
         "import",
-        help="convert a dataset (CoNLL, UIE, OneIE, instruction JSON) to canonical JSONL",
+        help="convert a dataset (CoNLL, UIE, OneIE, DuIE, DuEE, UniversalNER, IEPile, InstructIE, "
+        "DyGIE++, instruction JSON) to canonical JSONL",
         description="Labels map to ontology classes through the ontology's aliases; an unmapped label "
-        "is an error naming it unless --drop-unmapped (or data.imports.drop_unmapped) is set.",
+        "is an error naming it unless --drop-unmapped (or data.imports.drop_unmapped) is set. A file "
+        "that plainly is another format is refused with the format it looks like.",
     )
     imp.add_argument("--format", required=True, choices=sorted(IMPORTERS))
     imp.add_argument("--input", required=True, help="the dataset file")
@@ -33,6 +35,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     imp.add_argument("--dataset", required=True, help="dataset name; also selects per-dataset aliases")
     imp.add_argument("--lang", required=True, help="language code of the text, e.g. en, zh")
     imp.add_argument("--ontology", default=None, help="ontology YAML (default: paths.ontology in params)")
+    imp.add_argument("--split", default=None, help="set every instance's split, e.g. train or test")
+    imp.add_argument(
+        "--no-sniff",
+        action="store_true",
+        help="read the file as --format even when it looks like another format",
+    )
     imp.add_argument(
         "--drop-unmapped",
         action="store_true",
@@ -44,7 +52,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="format option, e.g. scheme=IOB1 (repeatable)",
+        help="format option, e.g. scheme=BMES, token_column=1, tag_column=0, strip_segmentation=true, "
+        "drop_unlocated=true (repeatable)",
     )
     imp.set_defaults(handler=run_import)
 
@@ -101,6 +110,8 @@ def run_import(args: argparse.Namespace) -> int:
         dataset=args.dataset,
         lang=args.lang,
         drop_unmapped=drop,
+        split=args.split,
+        sniff=not args.no_sniff,
         **_format_options(args.option),
     )
     progress = tqdm(
@@ -140,6 +151,8 @@ def run_validate(args: argparse.Namespace) -> int:
         min_split_sizes=params.validation.min_split_sizes,
         max_reject_share=params.validation.max_reject_share,
     )
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     print(
         f"{result.valid_records} of {result.total_records} records valid; report: {result.report_path}",
         file=sys.stderr,

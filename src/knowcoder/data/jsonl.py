@@ -44,7 +44,7 @@ def parse_instance_line(line: str, *, path: str | Path, lineno: int) -> Instance
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line number, object)`` for each non-blank line of a JSON-lines file."""
-    for lineno, line in _lines(path):
+    for lineno, line in numbered_lines(path):
         if not line.strip():
             continue
         try:
@@ -63,13 +63,127 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield lineno, obj
 
 
+# a JSON array is read in blocks; one element may not exceed this many characters
+MAX_ARRAY_ELEMENT_CHARS = 64 * 1024 * 1024
+_ARRAY_BLOCK_CHARS = 1 << 20
+
+
+def iter_json_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line number, object)`` from a JSON-lines file or from one JSON array of objects.
+
+    A file whose first non-blank character is ``[`` is read as an array, element by element in
+    blocks, so memory is bounded by the largest element (``MAX_ARRAY_ELEMENT_CHARS``), never by
+    the file; the line number is where the element starts. Anything else is JSON lines.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(4096).lstrip(b"\xef\xbb\xbf").lstrip()
+    if head.startswith(b"["):
+        yield from _iter_json_array(path)
+    else:
+        yield from iter_jsonl(path)
+
+
+def _iter_json_array(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    decoder = json.JSONDecoder()
+    line = 1  # line number of buffer[0]
+    buffer = ""
+    position = 0
+    at_eof = False
+    seen_open = False
+    expect_item = True
+    with open(path, "rb") as raw:
+        reader = _decoded_blocks(raw, path)
+
+        def fill() -> bool:
+            nonlocal buffer, position, line, at_eof
+            line += buffer.count("\n", 0, position)
+            buffer, position = buffer[position:], 0
+            block = next(reader, None)
+            if block is None:
+                at_eof = True
+                return False
+            buffer += block
+            return True
+
+        def skip_space() -> bool:
+            """Move past whitespace; False when the file ends first."""
+            nonlocal position
+            while True:
+                while position < len(buffer) and buffer[position] in " \t\r\n\ufeff":
+                    position += 1
+                if position < len(buffer):
+                    return True
+                if not fill():
+                    return False
+
+        def fail(message: str) -> DataFormatError:
+            here = line + buffer.count("\n", 0, position)
+            return DataFormatError(message, path=path, line=here, field="<json>")
+
+        while True:
+            if not skip_space():
+                if not seen_open:
+                    raise fail("empty file; expected a JSON array")
+                raise fail("the JSON array is not closed with ']'")
+            char = buffer[position]
+            if not seen_open:
+                if char != "[":
+                    raise fail(f"expected '[' to open the JSON array, found {char!r}")
+                seen_open, position = True, position + 1
+                continue
+            if char == "]":
+                position += 1
+                if skip_space():
+                    raise fail("unexpected text after the closing ']' of the JSON array")
+                return
+            if not expect_item:
+                if char != ",":
+                    raise fail(f"expected ',' or ']' between array elements, found {char!r}")
+                position, expect_item = position + 1, True
+                continue
+            while True:
+                try:
+                    obj, end = decoder.raw_decode(buffer, position)
+                    break
+                except json.JSONDecodeError as error:
+                    if len(buffer) - position > MAX_ARRAY_ELEMENT_CHARS or not fill():
+                        raise fail(f"not valid JSON ({error.msg})") from error
+            start_line = line + buffer.count("\n", 0, position)
+            if not isinstance(obj, dict):
+                raise fail(f"expected a JSON object as array element, got {type(obj).__name__}")
+            position, expect_item = end, False
+            yield start_line, obj
+
+
+def _decoded_blocks(raw: IO[bytes], path: str | Path) -> Iterator[str]:
+    """UTF-8 text of a binary file in blocks; a bad byte names its line."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    while True:
+        block = raw.read(_ARRAY_BLOCK_CHARS)
+        try:
+            text = decoder.decode(block, final=not block)
+        except UnicodeDecodeError as error:
+            bad_line = line + block[: error.start].count(b"\n")
+            raise DataFormatError(
+                "not valid UTF-8 (re-encode the file as UTF-8)", path=path, line=bad_line, field="<encoding>"
+            ) from error
+        line += block.count(b"\n")
+        if text:
+            yield text
+        if not block:
+            return
+
+
 def read_instances(path: str | Path) -> Iterator[Instance]:
     """Stream the instances of a canonical JSONL file, failing on the first bad line."""
     for _, instance in read_instances_with_lines(path):
         yield instance
 
 
-def _lines(path: str | Path) -> Iterator[tuple[int, str]]:
+def numbered_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     """Numbered text lines; undecodable bytes become a DataFormatError naming the line."""
     with open(path, "rb") as handle:
         for lineno, raw in enumerate(handle, start=1):
@@ -85,7 +199,7 @@ def _lines(path: str | Path) -> Iterator[tuple[int, str]]:
 
 
 def read_instances_with_lines(path: str | Path) -> Iterator[tuple[int, Instance]]:
-    for lineno, line in _lines(path):
+    for lineno, line in numbered_lines(path):
         if line.strip():
             yield lineno, parse_instance_line(line, path=path, lineno=lineno)
 

@@ -65,6 +65,7 @@ class ValidationResult:
     reject_counts: dict[str, int]  # records rejected by each check
     first_rejects: tuple[Reject, ...]
     failures: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())  # what was not checked, and why
 
     @property
     def passed(self) -> bool:
@@ -148,6 +149,14 @@ def _run_suites(
     outcomes = run_checks(runner, {name: tables.table(name) for name in tables.names}, RECORD_CHECKS, inputs)
     reasons = _reasons_by_line(outcomes)
     lines = [int(line) for line in tables.records["line"]]
+    notes: list[str] = []
+    if minimums and len(tables.instances) and not tables.instances["split"].notna().any():
+        # imported files carry no split until one is set; their minimums cannot apply
+        notes.append(
+            f"no record has a split, so the split minimums {dict(minimums)} were not checked; "
+            "set one with `knowcoder data import --split NAME` (or validation.min_split_sizes={})"
+        )
+        minimums = {}
     splits = split_table(tables.instances, set(lines) - set(reasons), minimums)
     outcomes += run_checks(runner, {"splits": splits}, [SPLIT_CHECK], inputs)
 
@@ -184,6 +193,7 @@ def _run_suites(
             for line in sorted(reasons)[:FIRST_REJECTS]
         ),
         failures=tuple(failures),
+        notes=tuple(notes),
     )
     return result, reasons
 
@@ -278,6 +288,8 @@ def render_report(result: ValidationResult) -> str:
         f"| {result.total_records} | {result.valid_records} | {result.rejected_records} "
         f"| {result.reject_share:.2%} | {result.max_reject_share:.2%} |",
         "",
+        *[f"> Note: {note}" for note in result.notes],
+        *([""] if result.notes else []),
         "## Expectations",
         "",
         "A failed record check rejects the records it names; the stage fails only when the reject "

@@ -8,12 +8,17 @@ the file lazily, one record at a time, so files of any size stream. Callers use
 Label mapping is shared by every format: a dataset label goes through
 ``Ontology.resolve_label`` and must land on a class of the expected kind (entity, relation
 or event). An unmapped label is a ``LabelError`` unless the caller passes
-``drop_unmapped=True``, in which case the mention is dropped and counted per label.
+``drop_unmapped=True`` (``--drop-unmapped``), in which case the mention is dropped and counted
+per label. A relation alias marked ``swap: true`` reverses head and tail (``ctx.relation``).
 
-Event roles are not ontology classes, so they have no aliases: a role is replaced by the
-spelling the event class declares when the two match ignoring case and spacing
-(``Employee`` -> ``employee``), and kept exactly as the dataset writes it otherwise, so that
-undeclared roles stay visible to validation instead of vanishing.
+Event roles go through ``Ontology.resolve_role``: the declared role whose name matches ignoring
+case and treating spaces, ``-`` and ``_`` alike, or whose aliases for the dataset name it. A
+role that matches none is kept exactly as the dataset writes it, so that undeclared roles stay
+visible to validation instead of vanishing.
+
+Before reading, ``import_dataset`` sniffs the file (``sniff.sniff_format``): a file that
+plainly is another registered format is refused with "looks like X" instead of being read as
+empty annotations.
 """
 
 from __future__ import annotations
@@ -82,6 +87,7 @@ class ImportContext:
     lang: str
     report: ImportReport
     drop_unmapped: bool = False
+    language_checked: bool = False
 
     def error(self, message: str, *, line: int | None, field: str | None) -> DataFormatError:
         return DataFormatError(message, path=self.path, line=line, field=field)
@@ -111,21 +117,64 @@ class ImportContext:
         raise LabelError(
             f"label {label!r} maps to no {kind.value} class of ontology "
             f"{self.ontology.name!r}{other}; add it to a class's aliases for dataset "
-            f"{self.dataset!r} (or '*'), or import with drop_unmapped=True",
+            f"{self.dataset!r} (or '*'), or import with --drop-unmapped",
             path=self.path,
             line=line,
             field=field,
         )
 
+    def relation(self, label: object, *, line: int | None, field: str) -> tuple[str | None, bool]:
+        """``(relation class or None when dropped, whether its alias swaps head and tail)``."""
+        name = self.resolve(label, Kind.RELATION, line=line, field=field)
+        swap = name is not None and self.ontology.relation_swapped(str(label), self.dataset)
+        return name, swap
+
     def role(self, event: str, role: object, *, line: int | None, field: str) -> str:
-        """The declared spelling of an event role when the event class has it, else ``role``."""
+        """The declared role a dataset's role label names (by spelling or alias), else ``role``."""
         if not isinstance(role, str) or not role.strip():
             raise self.error(f"expected a non-empty role, got {role!r}", line=line, field=field)
-        key = " ".join(role.split()).casefold()
-        for spec in self.ontology.roles(event):
-            if spec.name.casefold() == key:
-                return spec.name
-        return role
+        return self.ontology.resolve_role(event, role, self.dataset) or role
+
+    def check_language(self, text: str, *, line: int, field: str) -> None:
+        """Refuse a --lang that contradicts the script of the first sentence with enough letters.
+
+        Token joining depends on the language, so a wrong code silently puts spaces between
+        Chinese characters (or glues English words); one look at the first sentence catches it.
+        """
+        if self.language_checked:
+            return
+        letters = [c for c in text if c.isalpha()]
+        if len(letters) < 4:
+            return
+        self.language_checked = True
+        unspaced = sum(1 for c in letters if _is_unspaced_script(c)) / len(letters)
+        spaced_lang = token_separator(self.lang) == " "
+        if spaced_lang and unspaced > 0.5:
+            raise self.error(
+                f"--lang {self.lang!r} joins tokens with spaces, but this text is mostly Chinese, "
+                f"Japanese or Thai characters ({text[:20]!r}...); pass --lang zh (or ja, th)",
+                line=line,
+                field=field,
+            )
+        if not spaced_lang and unspaced < 0.1:
+            raise self.error(
+                f"--lang {self.lang!r} joins tokens without spaces, but this text has almost no "
+                f"Chinese, Japanese or Thai characters ({text[:20]!r}...); pass its real language "
+                "code, e.g. --lang en",
+                line=line,
+                field=field,
+            )
+
+
+def _is_unspaced_script(char: str) -> bool:
+    code = ord(char)
+    return (
+        0x3040 <= code <= 0x30FF  # kana
+        or 0x3400 <= code <= 0x9FFF  # CJK ideographs
+        or 0xF900 <= code <= 0xFAFF
+        or 0x20000 <= code <= 0x2FFFF
+        or 0x0E00 <= code <= 0x0E7F  # Thai
+    )
 
 
 # ---- field access shared by the JSON formats -------------------------------------------------
@@ -179,6 +228,7 @@ def token_offsets(
                 f"expected a non-empty token string, got {token!r}", line=line, field=f"{field}[{index}]"
             )
     if text is None:
+        ctx.check_language("".join(tokens), line=line, field=field)
         separator = token_separator(ctx.lang)
         cursor = 0
         for token in tokens:
@@ -259,9 +309,15 @@ def import_dataset(
     dataset: str,
     lang: str,
     drop_unmapped: bool = False,
+    split: str | None = None,
+    sniff: bool = True,
     **options: Any,
 ) -> tuple[Iterator[Instance], ImportReport]:
-    """Stream a dataset file in format ``fmt`` as canonical instances, with a report of the import."""
+    """Stream a dataset file in format ``fmt`` as canonical instances, with a report of the import.
+
+    ``split`` sets every instance's split; ``sniff=False`` skips the check that the file is
+    not plainly another format.
+    """
     importer = IMPORTERS.get(fmt)
     if importer is None:
         known = ", ".join(sorted(IMPORTERS))
@@ -277,9 +333,13 @@ def import_dataset(
     for name, value in (("dataset", dataset), ("lang", lang)):
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"expected a non-empty name, got {value!r}", field=name)
+    if split is not None and (not isinstance(split, str) or not split.strip()):
+        raise ConfigError(f"expected a non-empty split name, got {split!r}", field="split")
     path = Path(path)
     if not path.is_file():
         raise DataFormatError("no such file; check the path", path=path)
+    if sniff:
+        refuse_other_format(path, fmt)
     report = ImportReport(path=str(path), format=fmt)
     ctx = ImportContext(
         path=path,
@@ -289,14 +349,14 @@ def import_dataset(
         report=report,
         drop_unmapped=drop_unmapped,
     )
-    return _counted(importer(ctx, **options), report), report
+    return _counted(importer(ctx, **options), report, split), report
 
 
-def _counted(instances: Iterator[Instance], report: ImportReport) -> Iterator[Instance]:
+def _counted(instances: Iterator[Instance], report: ImportReport, split: str | None) -> Iterator[Instance]:
     try:
         for instance in instances:
             report.instances_written += 1
-            yield instance
+            yield instance if split is None else instance.model_copy(update={"split": split})
     except UnicodeDecodeError as error:
         # text files are decoded in blocks, so the failing line number is not known exactly
         raise DataFormatError(
@@ -308,7 +368,19 @@ def _counted(instances: Iterator[Instance], report: ImportReport) -> Iterator[In
 
 
 # The built-in formats register themselves on import; they need the helpers defined above.
-from knowcoder.data.importers import conll, instruction, uie  # noqa: E402
+from knowcoder.data.importers import (  # noqa: E402  # noqa: E402
+    conll,
+    duee,
+    duie,
+    dygiepp,
+    iepile,
+    instructie,
+    instruction,
+    knowcoder,  # noqa: F401  (released KnowCoder data)
+    uie,
+    universalner,
+)
+from knowcoder.data.importers.sniff import refuse_other_format, sniff_format  # noqa: E402
 
 __all__ = [
     "IMPORTERS",
@@ -317,10 +389,18 @@ __all__ = [
     "ImportReport",
     "Importer",
     "conll",
+    "duee",
+    "duie",
+    "dygiepp",
+    "iepile",
     "import_dataset",
     "importer_options",
+    "instructie",
     "instruction",
+    "refuse_other_format",
     "register_importer",
+    "sniff_format",
     "token_separator",
     "uie",
+    "universalner",
 ]

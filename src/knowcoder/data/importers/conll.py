@@ -1,10 +1,17 @@
 """CoNLL-2003-style column files: one token per line, a blank line between sentences.
 
 Columns are separated by whitespace; the token is the first column and the tag the last
-(``tag_column`` picks another). ``-DOCSTART-`` lines are skipped. Every token line must have
-as many columns as the file's first token line.
+(``token_column`` and ``tag_column`` pick others, so tag-first files such as MIT Movie read
+with ``token_column=1 tag_column=0``). ``-DOCSTART-`` lines are skipped. Every token line must
+have as many columns as the file's first token line. Lines are decoded one at a time, so a
+byte that is not UTF-8 (a GBK file, say) is an error naming its line.
 
-Tags follow one of the schemes BIO (= IOB2), IOB1 or BIOES. Decoding follows conlleval
+``strip_segmentation=true`` is for Weibo NER's raw files, whose character column carries the
+character's position in its word as a trailing digit (``科0``, ``技1``): the digit is removed
+so that the text is the characters alone.
+
+Tags follow one of the schemes BIO (= IOB2), IOB1, BIOES or BMES (Resume NER: ``M-`` inside a
+multi-character entity, ``E-`` its end, ``S-`` a single character). Decoding follows conlleval
 rather than rejecting imperfect sequences, because real corpora contain them: an ``I-`` (or
 ``E-``) tag that does not continue an entity of the same type starts a new entity, so
 ``O I-PER`` gives one PER entity and ``B-PER I-LOC`` gives two. Read that way, BIO and IOB1
@@ -21,6 +28,7 @@ from dataclasses import dataclass
 
 from knowcoder.data.importers import ImportContext, register_importer, token_offsets
 from knowcoder.data.instance import Entity, Instance
+from knowcoder.data.jsonl import numbered_lines
 from knowcoder.errors import ConfigError
 from knowcoder.schema.ontology import Kind
 
@@ -29,6 +37,7 @@ SCHEMES: dict[str, frozenset[str]] = {
     "IOB2": frozenset("BI"),
     "IOB1": frozenset("BI"),
     "BIOES": frozenset("BIES"),
+    "BMES": frozenset("BMES"),
 }
 DOCSTART = "-DOCSTART-"
 
@@ -53,23 +62,44 @@ class TaggedSpan:
 
 
 @register_importer("conll")
-def import_conll(ctx: ImportContext, /, *, scheme: str = "BIO", tag_column: int = -1) -> Iterator[Instance]:
+def import_conll(
+    ctx: ImportContext,
+    /,
+    *,
+    scheme: str = "BIO",
+    tag_column: int = -1,
+    token_column: int = 0,
+    strip_segmentation: bool = False,
+) -> Iterator[Instance]:
     """Stream a CoNLL column file as NER instances (entities only)."""
     if not isinstance(scheme, str) or scheme.upper() not in SCHEMES:
         raise ConfigError(
             f"unknown tag scheme {scheme!r}; choose one of {', '.join(SCHEMES)}",
             field="options.scheme",
         )
-    if isinstance(tag_column, bool) or not isinstance(tag_column, int):
+    for name, value in (("tag_column", tag_column), ("token_column", token_column)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(
+                f"expected a column index (0-based, negative counts from the end), got {value!r}",
+                field=f"options.{name}",
+            )
+    if not isinstance(strip_segmentation, bool):
         raise ConfigError(
-            f"expected a column index (0-based, negative counts from the end), got {tag_column!r}",
-            field="options.tag_column",
+            f"expected true or false, got {strip_segmentation!r}", field="options.strip_segmentation"
         )
-    return _read(ctx, SCHEMES[scheme.upper()], tag_column)
+    columns = _Columns(token=token_column, tag=tag_column, strip_segmentation=strip_segmentation)
+    return _read(ctx, SCHEMES[scheme.upper()], columns)
 
 
-def _read(ctx: ImportContext, prefixes: frozenset[str], tag_column: int) -> Iterator[Instance]:
-    for n, rows in enumerate(_sentences(ctx, tag_column)):
+@dataclass(frozen=True)
+class _Columns:
+    token: int
+    tag: int
+    strip_segmentation: bool
+
+
+def _read(ctx: ImportContext, prefixes: frozenset[str], columns: _Columns) -> Iterator[Instance]:
+    for n, rows in enumerate(_sentences(ctx, columns)):
         ctx.report.records_read += 1
         tokens = [row.token for row in rows]
         text, offsets = token_offsets(tokens, None, ctx, line=rows[0].line, field="token")
@@ -88,32 +118,35 @@ def _read(ctx: ImportContext, prefixes: frozenset[str], tag_column: int) -> Iter
         )
 
 
-def _sentences(ctx: ImportContext, tag_column: int) -> Iterator[list[TokenRow]]:
+def _sentences(ctx: ImportContext, spec: _Columns) -> Iterator[list[TokenRow]]:
     """Yield the token rows of each sentence, checking that every line has the same columns."""
     width: int | None = None
     first_line = 0
-    tag_index = 0
+    tag_index = token_index = 0
     rows: list[TokenRow] = []
-    with open(ctx.path, encoding="utf-8") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            columns = raw.split()
-            if not columns or columns[0] == DOCSTART:
-                # a document boundary also ends a sentence, even without a blank line before it
-                if rows:
-                    yield rows
-                    rows = []
-                continue
-            if width is None:
-                width, first_line = len(columns), lineno
-                tag_index = _tag_index(ctx, width, tag_column, lineno)
-            elif len(columns) != width:
-                raise ctx.error(
-                    f"found {len(columns)} columns, but the first token line "
-                    f"({first_line}) has {width}; every token line needs the same columns",
-                    line=lineno,
-                    field="columns",
-                )
-            rows.append(TokenRow(line=lineno, token=columns[0], tag=columns[tag_index]))
+    for lineno, raw in numbered_lines(ctx.path):
+        columns = raw.split()
+        if not columns or DOCSTART in columns:
+            # a document boundary also ends a sentence, even without a blank line before it
+            if rows:
+                yield rows
+                rows = []
+            continue
+        if width is None:
+            width, first_line = len(columns), lineno
+            tag_index = _tag_index(ctx, width, spec.tag, lineno)
+            token_index = _token_index(ctx, width, spec.token, tag_index, lineno)
+        elif len(columns) != width:
+            raise ctx.error(
+                f"found {len(columns)} columns, but the first token line "
+                f"({first_line}) has {width}; every token line needs the same columns",
+                line=lineno,
+                field="columns",
+            )
+        token = columns[token_index]
+        if spec.strip_segmentation:
+            token = _strip_segmentation(ctx, token, lineno)
+        rows.append(TokenRow(line=lineno, token=token, tag=columns[tag_index]))
     if rows:
         yield rows
 
@@ -125,14 +158,41 @@ def _tag_index(ctx: ImportContext, width: int, tag_column: int, line: int) -> in
             line=line,
             field="columns",
         )
-    if not -width <= tag_column < width or tag_column % width == 0:
+    if not -width <= tag_column < width:
         raise ctx.error(
-            f"tag_column {tag_column} is not a tag column of a {width}-column file "
-            f"(column 0 holds the token)",
+            f"tag_column {tag_column} is outside this {width}-column file",
             line=line,
             field="columns",
         )
     return tag_column % width
+
+
+def _token_index(ctx: ImportContext, width: int, token_column: int, tag_index: int, line: int) -> int:
+    if not -width <= token_column < width:
+        raise ctx.error(
+            f"token_column {token_column} is outside this {width}-column file", line=line, field="columns"
+        )
+    if token_column % width == tag_index:
+        raise ctx.error(
+            f"token_column and tag_column both name column {tag_index}; set them apart "
+            "(--option token_column=N --option tag_column=M)",
+            line=line,
+            field="columns",
+        )
+    return token_column % width
+
+
+def _strip_segmentation(ctx: ImportContext, token: str, line: int) -> str:
+    """``科0`` -> ``科``: Weibo's raw files end each character with its position in its word."""
+    stripped = token.rstrip("0123456789")
+    if not stripped or len(token) - len(stripped) != 1:
+        raise ctx.error(
+            f"token {token!r} does not end in one segmentation digit; strip_segmentation is for "
+            "Weibo NER's raw files (characters like 科0)",
+            line=line,
+            field="token",
+        )
+    return stripped
 
 
 def decode_tags(ctx: ImportContext, rows: list[TokenRow], prefixes: frozenset[str]) -> list[TaggedSpan]:

@@ -116,7 +116,7 @@ class _Record:
             else "it does not occur in the text"
         )
         raise self.ctx.error(
-            f"cannot place {mention!r}: {why}; fix the answer or import with drop_unlocated=True",
+            f"cannot place {mention!r}: {why}; fix the answer or import with --option drop_unlocated=true",
             line=self.line,
             field=field,
         )
