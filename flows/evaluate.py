@@ -3,8 +3,9 @@
 For CI: ``knowcoder ci-evaluate`` runs it and exits non-zero when a guarded metric regressed
 beyond ``registry.tolerance`` against the champion. The champion's scores on the suite come
 from its version tags (written at registration); when it has none for this suite it is scored
-here too, on the same data. Results go to an MLflow run of their own and, as tags, onto the
-evaluated version.
+here too, on the same data. Results go to an MLflow run of their own (tagged with the resolved
+version, the commit and the MD5 of every gold file) and, as tags, onto the evaluated version. A
+model URI the registry does not know fails at once, in one line that says how to fix it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
+from flows.pipeline import git_revision
 from knowcoder.config import Params, load_params
 from knowcoder.tracking import mlflow_io
 from knowcoder.tracking.mlflow_io import Tracker
+from knowcoder.versioning import file_md5
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -75,8 +78,8 @@ def evaluate_flow(
     """Evaluate ``model_uri`` (default: the challenger) on a suite and gate it against the champion."""
     import mlflow
 
-    from knowcoder.tracking.promotion import decide
-    from knowcoder.tracking.registry import CHAMPION, alias_version, version_metrics
+    from knowcoder.tracking.promotion import Decision, decide
+    from knowcoder.tracking.registry import CHAMPION, alias_version, champion_metrics, resolve_version
 
     logger = get_run_logger()
     params = load_params(params_path, profile=profile, overrides=overrides or [])
@@ -85,20 +88,27 @@ def evaluate_flow(
     model_uri = model_uri or f"models:/{params.registry.name}@challenger"
     experiment_id = mlflow_io.configure(params.tracking)
     client = mlflow.MlflowClient()
+    resolved = resolve_version(model_uri)  # a missing model fails here, in one line, before any work
     tree = params.model_dump(mode="json")
     out_root = Path(params.paths.artifacts) / "ci-evaluation" / time.strftime("%Y%m%d-%H%M%S")
 
     gold = prepare_suite(tree, suite)
     candidate = score_model(tree, model_uri, suite, gold, str(out_root / "candidate"))
     champion = alias_version(params.registry.name, CHAMPION)
-    champion_metrics: dict[str, float] | None = None
+    previous: dict[str, float] | None = None
     if champion is not None:
-        champion_metrics = version_metrics(champion, suite) or None
-        if champion_metrics is None:
+        previous = champion_metrics(champion, suite) or None
+        if previous is None:
             champion_uri = f"models:/{params.registry.name}/{champion.version}"
-            champion_metrics = score_model(tree, champion_uri, suite, gold, str(out_root / "champion"))
-    decision = decide(candidate, champion_metrics, params.registry)
+            previous = score_model(tree, champion_uri, suite, gold, str(out_root / "champion"))
+    decision = decide(candidate, previous, params.registry)
+    version = resolved[1] if resolved is not None and resolved[0] == params.registry.name else None
+    if champion is not None and version == str(champion.version):
+        reason = f"the candidate is the champion (version {version}); a model is not compared with itself"
+        decision = Decision(False, reason, decision.comparisons)
     passed = not decision.regressions
+    commit, dirty = git_revision(Path(params_path).resolve().parent)
+    data = {f"data.{path}": file_md5(Path(path)) for path in gold}
 
     run = client.create_run(
         experiment_id,
@@ -108,7 +118,14 @@ def evaluate_flow(
             "ci.suite": suite,
             "ci.passed": str(passed).lower(),
             "ci.champion_version": str(champion.version) if champion is not None else "",
+            "ci.model_version": version or "",
+            "ci.reason": decision.reason,
+            "git.commit": commit,
+            "git.dirty": str(dirty).lower(),
+            "params.hash": params.digest(),
             "prefect.flow_run_id": str(flow_run.get_id() or ""),
+            **mlflow_io.source_tags(commit, "knowcoder ci-evaluate (flows/evaluate.py)"),
+            **data,
         },
     )
     tracker = Tracker(run.info.run_id)
@@ -116,7 +133,6 @@ def evaluate_flow(
     tracker.text(decision.markdown(), "comparison.md")
     tracker.artifact(out_root / "candidate", "evaluation")
     client.set_terminated(run.info.run_id, "FINISHED")
-    version = _version_of(model_uri, params.registry.name)
     if version is not None:
         client.set_model_version_tag(params.registry.name, version, f"ci.{suite}.passed", str(passed).lower())
     url = mlflow_io.run_url(params.tracking, experiment_id, run.info.run_id)
@@ -130,6 +146,7 @@ def evaluate_flow(
     return {
         "passed": passed,
         "model_uri": model_uri,
+        "model_version": version,
         "suite": suite,
         "reason": decision.reason,
         "regressions": [c.metric for c in decision.regressions],
@@ -137,21 +154,6 @@ def evaluate_flow(
         "metrics": {k: v for k, v in candidate.items() if k.count(".") == 1 and k.endswith(".f1")},
         "mlflow_run": url,
     }
-
-
-def _version_of(model_uri: str, name: str) -> str | None:
-    """The registry version a ``models:/`` URI points at (alias or number), else None."""
-    from knowcoder.tracking.registry import alias_version
-
-    if not model_uri.startswith(f"models:/{name}"):
-        return None
-    ref = model_uri.removeprefix(f"models:/{name}")
-    if ref.startswith("@"):
-        version = alias_version(name, ref[1:])
-        return str(version.version) if version is not None else None
-    if ref.startswith("/") and ref[1:].isdigit():
-        return ref[1:]
-    return None
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 
 from knowcoder.config import Params, load_params
+from knowcoder.locking import one_pipeline_per_artifacts
 from knowcoder.stages import pipeline as stages
 from knowcoder.stages.evaluate import headline
 from knowcoder.stages.pipeline import StageOutput
@@ -183,7 +184,7 @@ class _Runs:
 
 
 def _log_stage(tracker: Tracker, params: Params, output: StageOutput, cached: bool) -> None:
-    tracker.params(mlflow_io.flat(stages.params_slice(params, output.stage)))
+    tracker.params(mlflow_io.encode_params(stages.params_slice(params, output.stage)))
     tracker.tags({"fingerprint": output.fingerprint, "cached": str(cached).lower()})
     tracker.metrics({**output.metrics, "stage.wall_s": output.wall_s})
     if output.stage == "data":
@@ -204,27 +205,60 @@ def _log_stage(tracker: Tracker, params: Params, output: StageOutput, cached: bo
         tracker.artifact(output.outputs["report"], "evaluation")
 
 
-def _prediction_rows(path: Path, limit: int) -> list[dict[str, Any]]:
+def _prediction_rows(path: Path, limit: int, params: Params) -> list[dict[str, Any]]:
+    """Up to ``limit`` predictions, taken in turn from every task, each beside its gold records."""
     import json
 
-    rows: list[dict[str, Any]] = []
-    if path.is_file():
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                if len(rows) >= limit:
-                    break
-                item = json.loads(line)
-                rows.append(
-                    {
-                        "id": item["id"],
-                        "task": item["task"],
-                        "lang": item.get("lang"),
-                        "text": item["text"],
-                        "output": item["output"],
-                        "records": json.dumps(item["records"], ensure_ascii=False),
-                    }
-                )
+    from knowcoder.data.jsonl import read_instances
+    from knowcoder.schema.ontology import load_ontology
+    from knowcoder.stages.train import Layout
+    from knowcoder.tasks import get_task
+
+    if not path.is_file() or limit <= 0:
+        return []
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            item = json.loads(line)
+            by_task.setdefault(item["task"], []).append(item)
+    picked: list[dict[str, Any]] = []
+    queues = [list(reversed(items)) for items in by_task.values()]
+    while len(picked) < limit and any(queues):
+        for queue in queues:
+            if queue and len(picked) < limit:
+                picked.append(queue.pop())
+    wanted = {item["id"] for item in picked}
+    gold: dict[str, Any] = {}
+    layout = Layout(params)
+    for name in params.evaluation.resolve_suite().data:
+        source = layout.validated(name)
+        if source.is_file():
+            gold.update((i.id, i) for i in read_instances(source) if i.id in wanted)
+    ontology = load_ontology(params.paths.ontology)
+    rows = []
+    for item in picked:
+        instance = gold.get(item["id"])
+        records = get_task(item["task"]).gold_records(instance, ontology) if instance is not None else None
+        rows.append(
+            {
+                "id": item["id"],
+                "task": item["task"],
+                "lang": item.get("lang"),
+                "text": item["text"],
+                "output": item["output"],
+                "records": json.dumps(item["records"], ensure_ascii=False),
+                "gold": json.dumps([r.to_dict() for r in records or []], ensure_ascii=False),
+            }
+        )
     return rows
+
+
+def _registered(params: Params, output: StageOutput) -> bool:
+    """Whether the version a cached registration names is in the registry MLflow points at now."""
+    from knowcoder.tracking.registry import registered_version
+
+    name = output.info.get("name", params.registry.name)
+    return registered_version(name, output.info.get("version", "")) is not None
 
 
 def _metrics_markdown(metrics: dict[str, float], tasks: list[str], run_url: str) -> str:
@@ -243,6 +277,7 @@ def _metrics_markdown(metrics: dict[str, float], tasks: list[str], run_url: str)
 
 
 @flow(name="knowcoder-pipeline", log_prints=True)
+@one_pipeline_per_artifacts  # a second pipeline on the same artifacts fails at once; cleans up after a kill
 def pipeline_flow(
     params_path: str = "params.yaml",
     profile: str | None = None,
@@ -269,6 +304,7 @@ def pipeline_flow(
         "prefect.flow_run_id": str(flow_run.get_id() or ""),
         "prefect.flow_run_name": str(flow_run.get_name() or ""),
     }
+    base_tags |= mlflow_io.source_tags(commit, "knowcoder pipeline (flows/pipeline.py)")
     runs = _Runs(params, {**base_tags, "pipeline.stages": ",".join(selected)})
     runs.parent.params(mlflow_io.flat_params(params))
     logger.info("MLflow run: %s", runs.url)
@@ -287,10 +323,16 @@ def pipeline_flow(
                 outputs[stage] = stages.previous_output(params, stage)  # before start_at: as recorded
                 continue
             upstream = _upstream(stage, outputs, params, versions)
-            fingerprint = stages.fingerprint(stage, params, [o.fingerprint for o in upstream])
+            # a registration belongs to one registry: another server is another cache entry
+            extra = mlflow_io.registry_target(params.tracking) if stage == "register" else None
+            fingerprint = stages.fingerprint(stage, params, [o.fingerprint for o in upstream], extra=extra)
             fresh = not stages.is_complete(params, stage, fingerprint)
             current = runs.nested(stage, {**base_tags, "fingerprint": fingerprint})
-            options: dict[str, Any] = {"result_storage": storage, "refresh_cache": fresh}
+            options: dict[str, Any] = {
+                "result_storage": storage,
+                "refresh_cache": fresh,
+                "task_run_name": stage,
+            }
             if stage in ("pretrain", "sft", "align"):
                 options |= {
                     "retries": params.pipeline.train_retries,
@@ -300,13 +342,23 @@ def pipeline_flow(
                 stage, options, tree, fingerprint, upstream, current, runs, outputs, base_tags, versions
             )
             output, cached = state_result
+            if stage == "register" and cached and not _registered(params, output):
+                logger.warning(
+                    "register: the cached registration %s is not in the registry at %s; registering again",
+                    output.info.get("uri"),
+                    mlflow_io.registry_target(params.tracking),
+                )
+                options["refresh_cache"] = True
+                output, cached = _call(
+                    stage, options, tree, fingerprint, upstream, current, runs, outputs, base_tags, versions
+                )
             outputs[stage] = output
             if cached:
                 cached_stages.add(stage)
             _log_stage(current, params, output, cached)
             if stage == "evaluate":
                 rows = _prediction_rows(
-                    Path(output.outputs["predictions"]), params.pipeline.sample_predictions
+                    Path(output.outputs["predictions"]), params.pipeline.sample_predictions, params
                 )
                 current.table(rows, "sample_predictions.json")
                 runs.parent.metrics(headline(output.metrics))

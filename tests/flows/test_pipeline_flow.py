@@ -68,6 +68,12 @@ def client():
     return mlflow.MlflowClient()
 
 
+def set_champion_metric(metric: str, value: float) -> None:
+    """Overwrite a metric of the champion's run (where the gate reads it), as if it had scored ``value``."""
+    champion = client().get_model_version_by_alias(NAME, "champion")
+    client().log_metric(champion.tags["eval.run_id"], metric.replace(".", "/"), value)
+
+
 def test_one_parent_run_with_a_nested_run_per_stage(first):
     parent = client().get_run(first["run_id"])
     assert parent.info.status == "FINISHED"
@@ -85,10 +91,23 @@ def test_one_parent_run_with_a_nested_run_per_stage(first):
     assert client().get_metric_history(by_name["sft"].info.run_id, "learning_rate")
     # stage params logged flat, evaluation metrics under consistent names
     assert by_name["sft"].data.params["train.sft.max_steps"] == "2"
-    assert {"ner.f1", "re.strict.f1", "ner.lang.en.f1", "ner.lang.zh.f1"} <= set(
+    assert {"ner/f1", "re/strict/f1", "ner/lang/en/f1", "ner/lang/zh/f1"} <= set(
         by_name["evaluate"].data.metrics
     )
-    assert {"ner.f1", "ner.lang.zh.f1", "pipeline.wall_s", "pipeline.overhead_s"} <= set(parent.data.metrics)
+    assert {"ner/f1", "ner/lang/zh/f1", "pipeline/wall_s", "pipeline/overhead_s"} <= set(parent.data.metrics)
+    # MLflow's own source and user tags, and the experiment opens in the model-development view
+    assert parent.data.tags["mlflow.source.git.commit"] == parent.data.tags["git.commit"]
+    assert {"mlflow.source.name", "mlflow.user"} <= set(parent.data.tags)
+    experiment = client().get_experiment(first["experiment_id"])
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    # one parameter encoding: JSON for non-strings, on the parent and the stage runs alike
+    assert by_name["data"].data.params["data.synth.languages"] == parent.data.params["data.synth.languages"]
+    assert parent.data.params["data.synth.languages"] == '["en", "zh"]'
+    # sample predictions with gold, every task
+    table = client().load_table(
+        first["experiment_id"], "sample_predictions.json", run_ids=[by_name["evaluate"].info.run_id]
+    )
+    assert set(table["task"]) == {"ner", "re", "ed", "eae"} and "gold" in table.columns
     evaluation = [a.path for a in client().list_artifacts(by_name["evaluate"].info.run_id, "evaluation")]
     assert "evaluation/report.md" in evaluation and "evaluation/metrics.json" in evaluation
     schema = [a.path for a in client().list_artifacts(first["run_id"], "schema")]
@@ -135,7 +154,7 @@ def test_a_second_run_with_unchanged_inputs_is_served_from_the_cache(first, work
 def test_a_worse_candidate_stays_challenger(first, workspace, in_repo):
     champion = client().get_model_version_by_alias(NAME, "champion")
     # the champion scored 0.9 on the suite; the smoke model cannot get near that
-    client().set_model_version_tag(NAME, champion.version, f"eval.{SUITE}.ner.f1", "0.9")
+    set_champion_metric("ner.f1", 0.9)
     state = run(workspace[1], "train.sft.learning_rate=0.002")
     assert state.is_completed(), state.message
     summary = state.result()
@@ -196,15 +215,61 @@ def test_ci_evaluate_fails_on_a_regression_against_the_champion(first, workspace
     from knowcoder.cli.main import main
 
     common = ["--profile", "smoke", *[arg for o in workspace[1] for arg in ("--set", o)]]
-    champion = client().get_model_version_by_alias(NAME, "champion")
-    client().set_model_version_tag(NAME, champion.version, f"eval.{SUITE}.re.f1", "0.0")
+    set_champion_metric("re.f1", 0.0)
     assert main([*common, "ci-evaluate"]) == 0  # no guarded metric below the champion's
     passed = json.loads(capsys.readouterr().out)
     assert passed["passed"] is True and passed["regressions"] == []
     # the champion scored 0.9 on relations: the challenger's 0.0 is a regression beyond 0.02
-    client().set_model_version_tag(NAME, champion.version, f"eval.{SUITE}.re.f1", "0.9")
+    set_champion_metric("re.f1", 0.9)
     assert main([*common, "ci-evaluate"]) == 1
     failed = json.loads(capsys.readouterr().out)
     assert failed["regressions"] == ["re.f1"]
     runs = client().search_runs([first["experiment_id"]], filter_string="tags.`ci.passed` = 'false'")
     assert len(runs) == 1 and runs[0].data.tags["ci.model_uri"] == f"models:/{NAME}@challenger"
+    challenger = client().get_model_version_by_alias(NAME, "challenger")
+    assert runs[0].data.tags["ci.model_version"] == str(challenger.version)
+    assert runs[0].data.tags["git.commit"] and runs[0].data.tags["mlflow.source.git.commit"]
+    assert any(key.startswith("data.") and key.endswith(".jsonl") for key in runs[0].data.tags)
+
+
+def test_ci_evaluate_of_a_missing_model_fails_in_one_line_with_the_fix(first, workspace, in_repo, capsys):
+    from knowcoder.cli.main import main
+
+    common = ["--profile", "smoke", *[arg for o in workspace[1] for arg in ("--set", o)]]
+    assert main([*common, "ci-evaluate", "--model", f"models:/{NAME}@no-such-alias"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert f"models:/{NAME}@no-such-alias does not exist in the registry at sqlite:///" in err
+    assert "register one first (knowcoder pipeline)" in err
+
+
+def test_a_cached_registration_is_checked_against_the_registry(first, workspace, in_repo):
+    # given a pipeline whose stages are all cached, and a registry that lost the registered version
+    from knowcoder.tracking.registry import CHALLENGER
+
+    latest = client().get_model_version_by_alias(NAME, CHALLENGER)
+    before = {str(v.version) for v in client().search_model_versions(f"name = '{NAME}'")}
+    client().delete_model_version(NAME, latest.version)
+    # when the same pipeline runs again
+    state = run(workspace[1], "train.sft.learning_rate=0.002")
+    assert state.is_completed(), state.message
+    summary = state.result()
+    # then what was cached stays cached, but the missing registration is made again
+    assert {"data", "corpus", "pretrain"} <= {s for s, i in summary["stages"].items() if i["cached"]}
+    assert summary["stages"]["register"]["cached"] is False
+    version = summary["registry"]["version"]
+    assert version not in before and client().get_model_version(NAME, version)
+
+
+def test_another_tracking_server_is_another_registration(first, workspace, in_repo, tmp_path):
+    # given a fresh, empty tracking store beside the one the pipeline registered to
+    _, overrides = workspace
+    other = [*overrides, f"tracking.uri=sqlite:///{tmp_path / 'other.db'}"]
+    # when the pipeline starts at evaluate against it
+    state = run(other, start_at="evaluate")
+    assert state.is_completed(), state.message
+    summary = state.result()
+    # then the registration is not taken from the cache: the new store gets version 1
+    assert summary["stages"]["register"]["cached"] is False
+    assert summary["registry"]["version"] == "1"
+    assert client().get_model_version(NAME, "1").tags["eval.run_id"] == summary["run_id"]

@@ -20,7 +20,7 @@ from knowcoder.serving.pyfunc import REQUIREMENTS, log_pyfunc_model
 
 from ..conftest import FIXTURES
 
-KEYS = {"text", "entities", "relations", "events", "report"}
+KEYS = {"text", "entities", "relations", "events", "report", "chunks"}
 TEXTS = ("Ada Park joined Acme Corp in Paris.", "Li Ming was hired by Bo Bank.", "Bo left Wuhan.")
 ZOO = "name: zoo\nentities:\n  - name: Animal\n    description: {en: An animal.}\n"
 
@@ -168,3 +168,22 @@ def test_adapters_on_a_local_base_must_be_merged_first(tmp_path, tiny_model_dir)
 def test_bad_prompt_options_fail_before_anything_is_logged(tiny_model_dir):
     with pytest.raises(ConfigError, match="unknown key 'stlye'"):
         log_pyfunc_model(tiny_model_dir, FIXTURES / "mini_ontology.yaml", {"stlye": "released"})
+
+
+def test_the_model_is_logged_from_code_with_its_package_and_output_signature(logged, served_dir):
+    info, _ = logged
+    mlmodel = (served_dir / "MLmodel").read_text()
+    assert "model_code_path" in mlmodel and not (served_dir / "python_model.pkl").exists()
+    assert (served_dir / "model_code.py").is_file()
+    assert (served_dir / "code" / "knowcoder" / "serving" / "pyfunc.py").is_file()  # loads without the repo
+    assert "knowcoder-ops" not in (served_dir / "requirements.txt").read_text()
+    outputs = [c["name"] for c in info.signature.outputs.to_dict()]
+    assert outputs == ["text", "entities", "relations", "events", "report", "chunks"]
+
+
+def test_every_span_carries_offsets_into_the_text(served):
+    (result,) = served.predict([{"text": TEXTS[0], "types": ["Person"]}])
+    for entity in result["entities"]:
+        assert {"start", "end"} <= set(entity)
+        if entity["start"] is not None:
+            assert TEXTS[0][entity["start"] : entity["end"]] == entity["text"]

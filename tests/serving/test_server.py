@@ -17,7 +17,7 @@ from ..conftest import FIXTURES
 
 NAME = "knowcoder-ie"
 TEXT = "Ada Park joined Acme Corp in Paris."
-KEYS = {"text", "entities", "relations", "events", "report"}
+KEYS = {"text", "entities", "relations", "events", "report", "chunks"}
 
 
 # ---- request parsing (no model) -------------------------------------------------------------
@@ -97,6 +97,8 @@ def test_health_names_the_model_and_its_ontology(client, mini_ontology):
     assert answer.json() == {
         "status": "ok",
         "model": f"models:/{NAME}@champion",
+        "version": "1",
+        "device": "cpu",
         "ontology": "mini",
         "classes": len(mini_ontology.types),
     }
@@ -152,3 +154,54 @@ def test_a_model_that_is_not_registered_is_a_one_line_error(registry):
     assert message.startswith(f"--model: cannot load 'models:/{NAME}@nosuch' from {registry}:")
     assert message.endswith("check the name and alias (or folder) and MLFLOW_TRACKING_URI")
     assert "\n" not in message
+
+
+@pytest.mark.slow
+def test_a_body_past_the_byte_limit_is_a_413_before_it_is_read(registry):
+    from knowcoder.serving.server import ServeLimits
+
+    limits = ServeLimits(max_body_bytes=200, max_text_chars=50, max_inputs=2)
+    app = create_app(f"models:/{NAME}@champion", tracking_uri=registry, limits=limits)
+    with TestClient(app) as small:
+        big = small.post("/predict", json={"text": "x" * 500})
+        assert big.status_code == 413 and big.json()["error"].startswith("body: more than 200 bytes")
+        long = small.post("/predict", json={"text": "word " * 20})
+        assert long.status_code == 413
+        assert long.json()["error"] == (
+            "body.text: 100 characters, at most 50; split the document and send the parts"
+        )
+        many = small.post("/predict", json={"inputs": [{"text": "a"}] * 3})
+        assert many.status_code == 413 and many.json()["error"].startswith("inputs: 3 inputs, at most 2")
+
+
+@pytest.mark.slow
+def test_a_bearer_token_guards_predict_but_not_health(registry):
+    app = create_app(f"models:/{NAME}@champion", tracking_uri=registry, token="s3cret")
+    with TestClient(app) as guarded:
+        assert guarded.get("/health").status_code == 200
+        assert guarded.post("/predict", json={"text": TEXT}).status_code == 401
+        wrong = guarded.post("/predict", json={"text": TEXT}, headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        right = guarded.post(
+            "/predict", json={"text": TEXT, "types": ["Person"]}, headers={"Authorization": "Bearer s3cret"}
+        )
+        assert right.status_code == 200, right.text
+
+
+@pytest.mark.slow
+def test_concurrent_requests_share_generation_batches(registry):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from knowcoder.serving.server import ServeLimits
+
+    app = create_app(f"models:/{NAME}@champion", tracking_uri=registry, limits=ServeLimits(max_wait_ms=50))
+    with TestClient(app) as shared:
+
+        def ask(i: int):
+            return shared.post("/predict", json={"text": f"{TEXT} {i}", "types": ["Person"]})
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(ask, range(8)))
+        assert [a.status_code for a in answers] == [200] * 8
+        assert [a.json()["predictions"][0]["text"] for a in answers] == [f"{TEXT} {i}" for i in range(8)]
+        assert app.state.batcher.batches < 8  # at least two requests went through one batch

@@ -49,7 +49,7 @@ def test_an_equal_primary_does_not_take_the_champion_alias():
     decision = decide({"ner.f1": 0.4, "re.f1": 0.3}, {"ner.f1": 0.4, "re.f1": 0.3}, GATE)
     assert not decision.promote
     assert decision.regressions == []
-    assert verdicts(decision)["ner.f1"] == "not better"
+    assert verdicts(decision)["ner.f1"] == "tie"
 
 
 def test_min_improvement_raises_the_bar():
@@ -77,3 +77,21 @@ def test_the_markdown_table_has_one_row_per_compared_metric():
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert [row.split("|")[1].strip() for row in rows] == ["ner.f1", "re.f1", "ed.f1"]
     assert "| re.f1 | guarded | 0.2000 | 0.3000 | -0.1000 | regressed |" in table
+
+
+def test_a_tie_on_the_primary_metric_is_not_a_win():
+    # given the champion's exact ner.f1, and a candidate that scores exactly the same
+    champion = {"ner.f1": 0.123456789, "re.f1": 0.3, "ed.f1": 0.1}
+    # when the gate compares them (min_improvement 0)
+    decision = decide(dict(champion), champion, GATE)
+    # then nothing is promoted, and the table says tie, not better
+    assert not decision.promote
+    assert verdicts(decision) == {"ner.f1": "tie", "re.f1": "ok", "ed.f1": "ok"}
+    assert decision.reason == "ner.f1 ties the champion's (0.123456789); a tie is not a win"
+    assert decision.comparisons[0].delta == 0.0
+
+
+def test_a_difference_below_the_old_six_decimal_rounding_still_counts():
+    # 0.1234564 and 0.1234556 both rounded to "0.123456" in the old tags: a false tie (or win)
+    decision = decide({"ner.f1": 0.1234556}, {"ner.f1": 0.1234564}, GATE)
+    assert not decision.promote and verdicts(decision)["ner.f1"] == "not better"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -42,6 +43,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--model", required=True, help="models:/NAME@ALIAS, runs:/RUN/model or a model folder")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
     serve.add_argument("--port", type=int, default=8080, help="port to bind (default: %(default)s)")
+    serve.add_argument(
+        "--token",
+        default=os.environ.get("KNOWCODER_SERVE_TOKEN"),
+        help="require Authorization: Bearer TOKEN on /predict (default: $KNOWCODER_SERVE_TOKEN; none)",
+    )
+    # limits: None keeps the default of knowcoder.serving.server.ServeLimits (importing it here is slow)
+    serve.add_argument("--max-body-bytes", type=int, help="413 beyond this many bytes (default 1 MiB)")
+    serve.add_argument("--max-text-chars", type=int, help="413 for a longer text (default 20000)")
+    serve.add_argument("--max-inputs", type=int, help="413 beyond this many inputs per request (default 64)")
+    serve.add_argument("--max-batch", type=int, help="text chunks generated for together (default 64)")
+    serve.add_argument(
+        "--max-wait-ms", type=float, help="how long a request waits for others to share its batch (default 5)"
+    )
     serve.set_defaults(handler=run_serve)
 
 
@@ -76,11 +90,20 @@ def _params_path(params: str, source: str) -> str:
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from knowcoder.serving.server import create_app
+    from knowcoder.serving.server import ServeLimits, create_app
     from knowcoder.tracking.mlflow_io import tracking_uri
 
     params = params_from(args)
-    app = create_app(args.model, tracking_uri=tracking_uri(params.tracking))  # fails before binding
+    given = {
+        "max_body_bytes": args.max_body_bytes,
+        "max_text_chars": args.max_text_chars,
+        "max_inputs": args.max_inputs,
+        "max_batch_texts": args.max_batch,
+        "max_wait_ms": args.max_wait_ms,
+    }
+    limits = ServeLimits(**{key: value for key, value in given.items() if value is not None})
+    # loads the model first: a wrong name fails before the port opens
+    app = create_app(args.model, tracking_uri=tracking_uri(params.tracking), limits=limits, token=args.token)
     print(
         f"serving {args.model} on http://{args.host}:{args.port} (POST /predict, GET /health)",
         file=sys.stderr,

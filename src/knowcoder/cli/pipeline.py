@@ -97,6 +97,15 @@ def run_ci_evaluate(args: argparse.Namespace) -> int:
     _quiet_prefect()
     from flows.evaluate import evaluate_flow
 
+    from knowcoder.cli.common import params_from
+    from knowcoder.tracking import mlflow_io
+    from knowcoder.tracking.registry import resolve_version
+
+    params = params_from(args)
+    mlflow_io.configure(params.tracking)
+    # a model the registry lacks: one line with the fix, before Prefect starts (and logs a traceback)
+    resolve_version(args.model or f"models:/{params.registry.name}@challenger")
+
     state = evaluate_flow(
         model_uri=args.model,
         suite=args.suite,

@@ -51,6 +51,8 @@ class ServingConfig(BaseModel):
     trust_remote_code: bool = False
     max_chars: int = Field(default=DEFAULT_MAX_CHARS, gt=0)
     max_depth: int = Field(default=DEFAULT_MAX_DEPTH, gt=0)
+    chunk_chars: int = Field(default=1000, gt=0)  # longer texts are cut at sentence ends (serving.chunking)
+    chunk_overlap: int = Field(default=100, ge=0)  # characters of whole sentences two chunks share
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ServingConfig:

@@ -14,7 +14,8 @@ import math
 import re
 import tempfile
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +29,36 @@ from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
 from knowcoder.errors import KnowCoderError
 from knowcoder.schema.ontology import Kind, load_ontology, parse_ontology
-from knowcoder.serving.predictor import PredictionInputError, Predictor, ServingConfig
+from knowcoder.serving.chunking import Chunk, merge_chunks, split_text
+from knowcoder.serving.predictor import Job, PredictionInputError, Predictor, ServingConfig
 
 MODEL_ARTIFACT = "model"
 ONTOLOGY_ARTIFACT = "ontology"
 PROMPT_ARTIFACT = "prompt"
 PROMPT_FILE = "prompt.json"
 #: the distributions a serving environment needs, pinned to the versions installed at logging time
-REQUIREMENTS = ("knowcoder-ops", "torch", "transformers", "peft", "mlflow", "pydantic", "pyyaml")
+#: (the knowcoder package itself travels as code, see ``model_code.py``; it is no requirement)
+REQUIREMENTS = ("torch", "transformers", "peft", "mlflow", "pandas", "pydantic", "pyyaml")
+#: the models-from-code script MLflow runs to build the model on load
+MODEL_CODE = Path(__file__).with_name("model_code.py")
+#: the package logged with the model, so that it loads where this repository is not installed
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 INPUT_COLUMNS = ("text", "types", "ontology")
 #: predictors kept for custom ontologies sent with the input (each shares the one loaded model)
 CUSTOM_ONTOLOGIES = 8
 EXAMPLE_TEXT = "Ada Park joined Acme Corp in Paris."
 _LOCAL_LABEL = re.compile(r"\+.*$")  # "2.13.0+cpu": the build is the serving machine's choice
+
+
+@dataclass
+class PreparedRows:
+    """Input rows checked, planned and cut into chunks: what one call of the model generates for.
+
+    ``parts`` holds, per chunk, the predictor (one per ontology), the job, the row and the chunk.
+    """
+
+    texts: list[str]
+    parts: list[tuple[Predictor, Job, int, Chunk]]
 
 
 class KnowCoderModel(PythonModel):
@@ -49,9 +67,8 @@ class KnowCoderModel(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
         artifacts = context.artifacts
         options = json.loads(Path(artifacts[PROMPT_ARTIFACT]).read_text(encoding="utf-8"))
-        self.predictor = Predictor.load(
-            artifacts[MODEL_ARTIFACT], artifacts[ONTOLOGY_ARTIFACT], ServingConfig.from_dict(options)
-        )
+        self.config = ServingConfig.from_dict(options)
+        self.predictor = Predictor.load(artifacts[MODEL_ARTIFACT], artifacts[ONTOLOGY_ARTIFACT], self.config)
         self._custom: OrderedDict[str, Predictor] = OrderedDict()
 
     # Annotated DataFrame, what MLflow hands over under the signature; a richer hint would make MLflow 3
@@ -62,28 +79,49 @@ class KnowCoderModel(PythonModel):
         model_input: pd.DataFrame,
         params: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """One ``{text, entities, relations, events, report}`` per input row, in row order."""
+        """One ``{text, entities, relations, events, report, chunks}`` per input row, in row order.
+
+        Every span carries ``start``/``end``: character offsets in the row's text.
+        """
         constrained = (params or {}).get("constrained")
         try:
-            rows = _rows(model_input)
-            groups: dict[str | None, list[int]] = {}
-            for index, row in enumerate(rows):
-                groups.setdefault(row.pop("ontology", None), []).append(index)
-            prepared = []  # every row is checked before any row is generated for
-            for ontology_yaml, indices in groups.items():
-                predictor = self._predictor_for(ontology_yaml, f"row {indices[0]}.ontology")
-                labels = [f"row {i}" for i in indices]
-                prepared.append(
-                    (predictor, indices, predictor.prepare([rows[i] for i in indices], labels=labels))
-                )
-            results: list[dict[str, Any]] = [{} for _ in rows]
-            for predictor, indices, jobs in prepared:
-                outputs = predictor.run(jobs, constrained=None if constrained is None else bool(constrained))
-                for index, output in zip(indices, outputs, strict=True):
-                    results[index] = output
+            prepared = self.prepare(model_input)  # every row is checked before any row is generated for
+            return self.run([prepared], constrained=None if constrained is None else bool(constrained))[0]
         except (KnowCoderError, ValueError) as error:
             # MLflow's scoring server answers an invalid_parameter_value with 400, not 500
             raise MlflowException.invalid_parameter_value(str(error)) from error
+
+    def prepare(self, model_input: Any) -> PreparedRows:
+        """Check and plan every row, and cut long texts into chunks; a bad row fails before any generation."""
+        rows = _rows(model_input)
+        texts, parts = [], []
+        for index, row in enumerate(rows):
+            ontology_yaml = row.pop("ontology", None)
+            predictor = self._predictor_for(ontology_yaml, f"row {index}.ontology")
+            (job,) = predictor.prepare([row], labels=[f"row {index}"])
+            texts.append(job.text)
+            for chunk in split_text(job.text, self.config.chunk_chars, self.config.chunk_overlap):
+                parts.append((predictor, Job(chunk.text, job.plan), index, chunk))
+        return PreparedRows(texts, parts)
+
+    def run(self, batches: Sequence[PreparedRows], *, constrained: bool | None = None) -> list[list[dict]]:
+        """Generate for several prepared inputs at once (one batch per ontology); results per input."""
+        groups: dict[int, tuple[Predictor, list[tuple[int, int]]]] = {}
+        for b, batch in enumerate(batches):
+            for p, (predictor, _, _, _) in enumerate(batch.parts):
+                groups.setdefault(id(predictor), (predictor, []))[1].append((b, p))
+        outputs: dict[tuple[int, int], dict[str, Any]] = {}
+        for predictor, members in groups.values():
+            jobs = [batches[b].parts[p][1] for b, p in members]
+            for member, output in zip(members, predictor.run(jobs, constrained=constrained), strict=True):
+                outputs[member] = output
+        results = []
+        for b, batch in enumerate(batches):
+            per_row: list[list[tuple[Chunk, dict[str, Any]]]] = [[] for _ in batch.texts]
+            for p, (_, _, row, chunk) in enumerate(batch.parts):
+                per_row[row].append((chunk, outputs[(b, p)]))
+            pairs = zip(batch.texts, per_row, strict=True)
+            results.append([merge_chunks(text, parts) for text, parts in pairs])
         return results
 
     def _predictor_for(self, ontology_yaml: str | None, field: str) -> Predictor:
@@ -158,8 +196,18 @@ def signature(config: ServingConfig) -> ModelSignature:
             ColSpec("string", "ontology", required=False),
         ]
     )
+    outputs = Schema(
+        [
+            ColSpec("string", "text"),
+            ColSpec(AnyType(), "entities"),
+            ColSpec(AnyType(), "relations"),
+            ColSpec(AnyType(), "events"),
+            ColSpec(AnyType(), "report"),
+            ColSpec("long", "chunks"),
+        ]
+    )
     params = ParamSchema([ParamSpec("constrained", "boolean", config.constrained)])
-    return ModelSignature(inputs=inputs, params=params)
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
 
 
 def pip_requirements() -> list[str]:
@@ -200,9 +248,9 @@ def log_pyfunc_model(
     with tempfile.TemporaryDirectory() as scratch:
         prompt_file = Path(scratch) / PROMPT_FILE
         prompt_file.write_text(json.dumps(config.to_dict(), indent=2), encoding="utf-8")
-        return mlflow.pyfunc.log_model(
+        info = mlflow.pyfunc.log_model(
             name=name,
-            python_model=KnowCoderModel(),
+            python_model=str(MODEL_CODE),
             artifacts={
                 MODEL_ARTIFACT: str(model_dir),
                 ONTOLOGY_ARTIFACT: str(ontology_path),
@@ -211,10 +259,11 @@ def log_pyfunc_model(
             signature=signature(config),
             input_example=pd.DataFrame([{"text": EXAMPLE_TEXT, "types": example_types}]),
             pip_requirements=pip_requirements(),
-            code_paths=None,
+            code_paths=[str(PACKAGE_DIR)],
             registered_model_name=registered_model_name,
             metadata=metadata,
         )
+    return info
 
 
 def _checked_model_dir(path: Path) -> Path:

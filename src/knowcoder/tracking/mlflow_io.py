@@ -4,6 +4,11 @@ The default store is SQLite under ``mlruns/`` with artifacts beside it, so a fre
 needs no server; ``tracking.uri`` or ``$MLFLOW_TRACKING_URI`` point at any tracking server.
 Every call names its run id explicitly (no reliance on MLflow's active-run stack), because
 orchestrators run tasks in worker threads.
+
+Metric names: the library names metrics with dots (``ner.f1``, ``ner.lang.zh.f1``); in MLflow they
+are logged with ``/`` instead (``ner/f1``, ``ner/lang/zh/f1``), because the MLflow UI groups charts
+by the part before the first ``/``: one section per task instead of hundreds of charts in one.
+:func:`mlflow_name` and :func:`from_mlflow_name` convert between the two.
 """
 
 from __future__ import annotations
@@ -25,6 +30,18 @@ log = logging.getLogger(__name__)
 
 _PARAM_LIMIT = 6000  # MLflow's longest parameter value
 _BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
+#: MLflow 3 opens an experiment in its GenAI view unless this experiment tag says otherwise
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
+def mlflow_name(metric: str) -> str:
+    """The MLflow name of a library metric: ``ner.lang.zh.f1`` → ``ner/lang/zh/f1`` (grouped charts)."""
+    return metric.replace(".", "/")
+
+
+def from_mlflow_name(metric: str) -> str:
+    """The library name of an MLflow metric: ``ner/f1`` → ``ner.f1``."""
+    return metric.replace("/", ".")
 
 
 def tracking_uri(config: TrackingConfig) -> str:
@@ -42,19 +59,56 @@ def configure(config: TrackingConfig) -> str:
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name(config.experiment)
     if experiment is not None:
+        if experiment.tags.get("mlflow.experimentKind") is None:
+            for key, value in EXPERIMENT_KIND.items():
+                client.set_experiment_tag(experiment.experiment_id, key, value)
         return str(experiment.experiment_id)
     location = None
     if "://" not in uri or uri.startswith(("sqlite:", "file:")):
         location = (
             Path(config.artifact_location).resolve().as_uri()
         )  # a local store keeps artifacts beside it
-    return str(client.create_experiment(config.experiment, artifact_location=location))
+    return str(client.create_experiment(config.experiment, artifact_location=location, tags=EXPERIMENT_KIND))
+
+
+def source_tags(commit: str, source: str) -> dict[str, str]:
+    """MLflow's standard source and user tags, which the UI shows in its run table and run page."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (some containers)
+        user = "unknown"
+    tags = {"mlflow.source.name": source, "mlflow.source.type": "PROJECT", "mlflow.user": user}
+    if commit and commit != "unknown":
+        tags["mlflow.source.git.commit"] = commit
+    return tags
+
+
+def registry_target(config: TrackingConfig) -> str:
+    """Where registrations go: the tracking URI (the registry URI when it differs), without credentials."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import mlflow
+
+    uris = dict.fromkeys([tracking_uri(config), mlflow.get_registry_uri() or tracking_uri(config)])
+    cleaned = []
+    for uri in uris:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        cleaned.append(urlunsplit(parts._replace(netloc=netloc)) if parts.netloc else uri)
+    return " ".join(cleaned)
+
+
+def ui_base(config: TrackingConfig) -> str:
+    """Where a browser reaches the MLflow UI: the tracking server itself, else ``tracking.ui_url``."""
+    uri = tracking_uri(config)
+    return (uri if uri.startswith(("http://", "https://")) else config.ui_url).rstrip("/")
 
 
 def run_url(config: TrackingConfig, experiment_id: str, run_id: str) -> str:
-    uri = tracking_uri(config)
-    base = uri if uri.startswith(("http://", "https://")) else config.ui_url
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    return f"{ui_base(config)}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def ui_command(config: TrackingConfig) -> str:
@@ -76,13 +130,18 @@ def flat(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def flat_params(params: Params) -> dict[str, str]:
-    """Every parameter under its dotted name, as MLflow stores it (strings, bounded length)."""
+def encode_params(tree: Mapping[str, Any]) -> dict[str, str]:
+    """Parameters under dotted names as MLflow stores them: strings as is, the rest as JSON, bounded."""
     out = {}
-    for key, value in flat(params.model_dump(mode="json")).items():
+    for key, value in flat(tree).items():
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         out[key] = text[:_PARAM_LIMIT]
     return out
+
+
+def flat_params(params: Params) -> dict[str, str]:
+    """Every parameter under its dotted name, encoded like :func:`encode_params`."""
+    return encode_params(params.model_dump(mode="json"))
 
 
 def numeric(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -110,7 +169,7 @@ class Tracker:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step) for k, v in values.items()]
+        items = [Metric(mlflow_name(k), float(v), now, step) for k, v in values.items()]
         for start in range(0, len(items), _BATCH):
             self.client.log_batch(self.run_id, metrics=items[start : start + _BATCH])
 
@@ -210,11 +269,45 @@ def local_model_dir(uri: str, dst: str | Path | None = None) -> Path:
     """
     import mlflow
     import yaml
+    from mlflow.exceptions import MlflowException
 
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst) if dst else None))
+    from knowcoder.modeling.loading import ModelNotFoundError
+
+    try:
+        local = Path(
+            mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dst) if dst else None)
+        )
+    except MlflowException as error:
+        from urllib.parse import urlsplit
+
+        where = mlflow.get_tracking_uri()
+        parts = urlsplit(where)
+        if parts.username or parts.password:  # never print credentials
+            where = parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl()
+        raise ModelNotFoundError(
+            f"{uri}: {' '.join(error.message.split())} (tracking store {where}){_known_aliases(uri)}; "
+            "name an existing version or alias, or point tracking.uri (or MLFLOW_TRACKING_URI) at the "
+            "right store"
+        ) from error
     spec = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8"))
     artifacts = spec.get("flavors", {}).get("python_function", {}).get("artifacts", {})
     entry = artifacts.get("model")
     if not entry:
         raise ValueError(f"{uri} is not a knowcoder model: its MLmodel has no 'model' artifact")
     return local / entry["path"]
+
+
+def _known_aliases(uri: str) -> str:
+    """``; aliases of NAME: champion (v3), ...`` for a ``models:/NAME...`` URI whose model exists."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if not uri.startswith("models:/"):
+        return ""
+    name = uri.removeprefix("models:/").split("@")[0].split("/")[0]
+    try:
+        aliases = mlflow.MlflowClient().get_registered_model(name).aliases
+    except MlflowException:
+        return ""  # MLflow's own message already says that the model is not there
+    listed = ", ".join(f"{alias} (v{version})" for alias, version in sorted(aliases.items()))
+    return f"; aliases of {name}: {listed or 'none'}"

@@ -3,8 +3,10 @@
 Pure logic over two metric dicts, so the rule is testable without a registry. The candidate
 becomes champion when there is none yet, or when its primary metric beats the champion's by
 more than ``min_improvement`` and no guarded metric falls more than ``tolerance`` below the
-champion's. A guarded metric the champion never had is not compared (nothing to regress from);
-one the candidate lacks while the champion has it counts as a regression.
+champion's. Values are compared exactly as evaluation computed them: a tie is not a win, so a
+model evaluated against itself never replaces itself. A guarded metric the champion never had
+is not compared (nothing to regress from); one the candidate lacks while the champion has it
+counts as a regression.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ class MetricComparison:
     candidate: float | None
     champion: float | None
     role: str  # "primary" or "guarded"
-    verdict: str  # "better", "not better", "ok", "regressed", "no champion value"
+    verdict: str  # "better", "tie", "not better", "ok", "regressed", "no champion value"
 
     @property
     def delta(self) -> float | None:
@@ -90,7 +92,8 @@ def decide(
         rows.append(MetricComparison(primary, candidate[primary], None, "primary", "no champion value"))
     else:
         better = candidate[primary] > champion_primary + config.min_improvement
-        verdict = "better" if better else "not better"
+        tie = candidate[primary] == champion_primary
+        verdict = "better" if better else "tie" if tie else "not better"
         rows.append(MetricComparison(primary, candidate[primary], champion_primary, "primary", verdict))
     for metric in guarded:
         theirs, ours = champion.get(metric), candidate.get(metric)
@@ -104,6 +107,10 @@ def decide(
     regressed = [r.metric for r in rows if r.verdict == "regressed"]
     if regressed:
         return Decision(False, f"regressed beyond {config.tolerance}: {', '.join(regressed)}", rows)
+    if not better and rows[0].verdict == "tie":
+        return Decision(
+            False, f"{primary} ties the champion's ({candidate[primary]!r}); a tie is not a win", rows
+        )
     if not better:
         needed = f" by more than {config.min_improvement}" if config.min_improvement else ""
         return Decision(False, f"{primary} does not beat the champion's{needed}", rows)
