@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 
@@ -245,7 +246,7 @@ def parse_counter(monkeypatch):
 )
 def test_pathological_inputs_are_bounded(parse_counter, code):
     result = parse_results(code, "ner", max_chars=65_536, max_depth=8)
-    assert result.report.oversized == (len(code) > 65_536)
+    assert result.report.oversized  # each is longer than max_chars or max_tokens
     # Work is linear: ast.parse sees at most the (cut) text twice, fast path plus one pass of items.
     assert parse_counter["chars"] <= 2 * 65_536 + 64
     assert all(isinstance(r, EntityRecord) for r in result.records)
@@ -258,3 +259,42 @@ def test_deep_item_is_rejected_before_ast_parse(parse_counter):
     assert result.report.too_deep == 1
     # fast path once, then only the first item is handed to ast.parse
     assert parse_counter["n"] == 2
+
+
+def test_token_budget_cuts_what_ast_would_take_long_on(parse_counter):
+    # given 2,000 one-token items: within max_chars, but far over a budget of 100 tokens
+    code = "results = [" + 'Person("Ada Park"), ' * 2_000 + "]"
+    result = parse_results(code, "ner", ENTITIES, max_tokens=100)
+    # then only the first 100 tokens reach ast: 4 tokens for "results = [", 5 per item
+    assert result.records == [EntityRecord("Person", "Ada Park")] * 19
+    assert result.report.oversized and not result.report.complete and result.report.truncated == 1
+    assert parse_counter["chars"] < 2 * 100 * 4
+
+
+def test_a_list_within_the_budget_is_not_oversized_even_with_long_text_after_it():
+    code = 'results = [Person("Ada Park")]\n"""\n' + "more prompt text " * 2_000
+    result = parse_results(code, "ner", ENTITIES, max_tokens=100)
+    assert result.records == [EntityRecord("Person", "Ada Park")]
+    assert result.report.parseable and not result.report.oversized
+
+
+def test_quotes_escaped_without_end_take_linear_time():
+    # once quadratic: every quote of an unclosed string started a new scan to the end of the line
+    code = 'results = [Person("' + '\\"' * 30_000
+    started = time.perf_counter()
+    result = parse_results(code, "ner")
+    assert time.perf_counter() - started < 0.5
+    assert result.records == [] and result.report.truncated == 1
+
+
+def test_keyword_rewrite_leaves_unclosed_strings_alone():
+    assert parser_module.rewrite_keyword_arguments('P(x="a, from = [') == 'P(x="a, from = ['
+    assert parser_module.rewrite_keyword_arguments('P(x="a", from = [') == 'P(x="a", from_ = ['
+
+
+def test_odd_literals_warn_nothing(recwarn, capfd):
+    # given outputs on which ast warns (SyntaxWarning, DeprecationWarning) when asked to
+    for code in ("results = [1if 1else 2]", 'results = [Person("Ada\\d")]', "results = [Person(1if"):
+        parse_results(code, "ner")
+    assert len(recwarn) == 0
+    assert capfd.readouterr().err == ""

@@ -4,15 +4,27 @@ Only ``ast.parse`` touches the text, and only ``ast.Call`` nodes whose callee is
 and whose arguments are string literals, lists of such calls, or keywords are read. Nothing
 is evaluated, imported, or looked up; a hostile output is at worst a list of rejects.
 
-Work is bounded: the text is cut at ``max_chars``, the list is split into its top-level items
-by one linear scan, and an item nested deeper than ``max_depth`` is rejected before
-``ast.parse`` sees it. Output cut off mid-object keeps every complete object before the cut.
+Released KnowCoder writes keyword role names as they are (``from = [Entity("x")]``), which
+``ast`` cannot read; one linear pass first renames such keyword arguments to ``from_ =``
+(never inside a string literal), and the EAE task reads ``from_`` back as the role ``from``.
+
+Work is bounded: the text is cut at ``max_chars``; ``ast`` is never handed more than
+``max_tokens`` Python tokens (``ast``'s cost grows with tokens, not characters: 64 KB of ``1,``
+or ``a()()`` cost a hundred times more than 64 KB of string), counted by one linear regular
+expression; the list is split into its top-level items by one linear scan, and an item nested
+deeper than ``max_depth`` is rejected before ``ast.parse`` sees it. Output cut off mid-object
+keeps every complete object before the cut. Warnings ``ast`` raises on odd literals
+(``SyntaxWarning: invalid decimal literal``) are silenced.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
+import keyword
 import re
+import unicodedata  # noqa: F401  # ast imports it on the first "\N{...}"; parsing itself imports nothing
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +35,9 @@ from knowcoder.tasks.base import Allowed, Dropped, Reject, Task
 
 DEFAULT_MAX_CHARS = 65_536
 DEFAULT_MAX_DEPTH = 8
+#: far above any real output (640 new model tokens are fewer than 2,000 Python tokens), and the
+#: bound that keeps one call under 50 ms of CPU whatever the text
+DEFAULT_MAX_TOKENS = 4096
 
 _RESULTS = re.compile(r"\bresults\s*=\s*\[")
 # Tokens that matter for splitting the list: string literals (closed or not), brackets, commas.
@@ -32,6 +47,30 @@ _TOKENS = re.compile(
     r"|[\[\](){},\"'#]"
 )
 _OPEN, _CLOSE = "([{", ")]}"
+# A string literal, closed or running to the end of its line: always a match, so a scan never
+# starts again inside one (restarting at each quote of ``"\"\"\"...`` is quadratic).
+_STRING = r'"(?:[^"\\\n]|\\[\s\S]?)*+(?:"|(?=\n)|\Z)' + r"|'(?:[^'\\\n]|\\[\s\S]?)*+(?:'|(?=\n)|\Z)"
+# A string literal (kept as is), or a keyword used as an argument name right after "(" or ","
+_KEYWORD_ARGUMENT = re.compile(_STRING + r"|(?<=[(,])(\s*)(" + "|".join(keyword.kwlist) + r")(\s*=)(?!=)")
+# One Python token, roughly: a string, a name or number, or any other single character.
+_TOKEN = r"(?:\s*+(?:" + _STRING + r"|\w++|\S))"
+
+
+@functools.lru_cache(maxsize=8)
+def _first_tokens(max_tokens: int) -> re.Pattern[str]:
+    """Matches at most ``max_tokens`` tokens: its end is where a token budget runs out."""
+    return re.compile(f"{_TOKEN}{{0,{max_tokens}}}")
+
+
+def rewrite_keyword_arguments(code: str) -> str:
+    """``Marriage(trigger = "t", from = [...])`` -> ``... from_ = [...]``: readable by ``ast``."""
+
+    def rename(match: re.Match[str]) -> str:
+        if match.group(2) is None:
+            return match.group(0)
+        return f"{match.group(1)}{match.group(2)}_{match.group(3)}"
+
+    return _KEYWORD_ARGUMENT.sub(rename, code)
 
 
 @dataclass
@@ -85,8 +124,12 @@ def parse_results(
     *,
     max_chars: int = DEFAULT_MAX_CHARS,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
 ) -> ParseResult:
-    """Records of ``task`` written in ``code``, keeping only what ``allowed`` permits."""
+    """Records of ``task`` written in ``code``, keeping only what ``allowed`` permits.
+
+    ``max_chars`` and ``max_tokens`` bound the work: text beyond either is treated as cut off.
+    """
     task = get_task(task)
     allowed = allowed or Allowed()
     report = ParseReport()
@@ -96,12 +139,22 @@ def parse_results(
     match = _RESULTS.search(code)
     if match is None:
         return ParseResult([], report)
+    budget = _first_tokens(max_tokens).match(code, match.start())
+    assert budget is not None  # zero tokens match too
+    budget_end = budget.end()
+    over_budget = bool(code[budget_end:].strip())
+    code = code[: match.start()] + rewrite_keyword_arguments(code[match.start() : budget_end])
+    match = _RESULTS.search(code, match.start())
+    assert match is not None  # the rewrite never touches "results = ["
     report.found_results = True
-    items = _fast_items(code, match.start(), max_depth)
-    if items is None:
-        items, report.complete = _scan_items(code, match.end(), max_depth, report)
-    else:
-        report.complete = True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ast warns on stderr about odd literals in model output
+        items = _fast_items(code, match.end() - 1, max_depth)
+        if items is None:
+            items, report.complete = _scan_items(code, match.end(), max_depth, report)
+        else:
+            report.complete = True
+    report.oversized = report.oversized or (over_budget and not report.complete)
     records: list[Record] = []
     dropped = Dropped()
     for node in items:
@@ -124,26 +177,19 @@ def parse_results(
 
 
 def _fast_items(code: str, start: int, max_depth: int) -> list[ast.expr] | None:
-    """The common case: the output is one well-formed ``results = [...]`` statement."""
+    """The common case: the output is one well-formed list, ``[`` at ``start``, then nothing."""
     tail = code[start:]
     end = tail.find('"""')
     if end >= 0:
         tail = tail[:end]
     try:
-        module = ast.parse(tail.strip())
+        # "eval" mode: for a syntax error in "exec" mode CPython opens the file named as the
+        # source ("<unknown>") to quote the line; nothing here may open a file
+        expression = ast.parse(tail.strip(), mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
-    if not module.body:
-        return None
-    first = module.body[0]
-    if (
-        isinstance(first, ast.Assign)
-        and len(first.targets) == 1
-        and isinstance(first.targets[0], ast.Name)
-        and first.targets[0].id == "results"
-        and isinstance(first.value, ast.List)
-    ):
-        return list(first.value.elts)
+    if isinstance(expression.body, ast.List):
+        return list(expression.body.elts)
     return None
 
 

@@ -167,3 +167,43 @@ def test_deepspeed_configs_leave_batch_settings_to_the_trainer():
         for key in ("train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps"):
             assert ds[key] == "auto"
         assert "optimizer" not in ds and "scheduler" not in ds
+
+
+def fake_checkpoint(root: Path, step: int, *, state: str | None = None, weights: bool = True) -> Path:
+    path = root / f"checkpoint-{step}"
+    path.mkdir(parents=True)
+    if weights:
+        (path / "model.safetensors").write_bytes(b"w")
+    (path / "optimizer.pt").write_bytes(b"o")
+    if state is not None:
+        (path / "trainer_state.json").write_text(state)
+    return path
+
+
+def test_only_complete_checkpoints_are_resumed_from_and_broken_ones_are_removed(tmp_path, caplog):
+    from knowcoder.training.trainer import last_complete_checkpoint
+
+    # given checkpoints 2 and 4 complete, 6 cut off before its state, 8 with its state half written,
+    # and 10 without weights (a kill during rotation)
+    fake_checkpoint(tmp_path, 2, state='{"global_step": 2}')
+    four = fake_checkpoint(tmp_path, 4, state='{"global_step": 4}')
+    fake_checkpoint(tmp_path, 6)
+    fake_checkpoint(tmp_path, 8, state='{"global_st')
+    fake_checkpoint(tmp_path, 10, state='{"global_step": 10}', weights=False)
+    # when the stage looks for where to resume
+    with caplog.at_level("WARNING"):
+        complete, discarded = last_complete_checkpoint(tmp_path)
+    # then it takes 4, removes the three broken ones and says so
+    assert complete == four
+    assert [p.name for p in discarded] == ["checkpoint-10", "checkpoint-8", "checkpoint-6"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2", "checkpoint-4"]
+    assert "checkpoint-10, checkpoint-8, checkpoint-6 are incomplete" in caplog.text
+    assert "resuming from checkpoint-4" in caplog.text
+
+
+def test_a_state_naming_another_step_is_not_complete(tmp_path):
+    from knowcoder.training.trainer import checkpoint_is_complete, last_complete_checkpoint
+
+    path = fake_checkpoint(tmp_path, 6, state='{"global_step": 4}')
+    assert not checkpoint_is_complete(path)
+    assert last_complete_checkpoint(tmp_path / "missing") == (None, [])

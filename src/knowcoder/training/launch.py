@@ -73,9 +73,18 @@ def launch_command(
 
 
 def resolved_params_yaml(params: Params) -> str:
-    """``params`` as a parameter file whose only profile (``params.profile``) resolves to exactly them."""
+    """``params`` as a parameter file whose only profile (``params.profile``) resolves to exactly them.
+
+    Its paths are already resolved against the launcher's working directory, which the ranks share,
+    so the file says so (``paths_relative_to: cwd``) wherever it is written.
+    """
     tree = params.model_dump(mode="json")
-    document = {"profile": params.profile, "base": tree, "profiles": {params.profile: {}}}
+    document = {
+        "profile": params.profile,
+        "paths_relative_to": "cwd",
+        "base": tree,
+        "profiles": {params.profile: {}},
+    }
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
 
 

@@ -2,8 +2,13 @@
 
 A stage reads its corpus (JSONL), tokenizes it into a memory-mapped ``datasets.Dataset``,
 optionally wraps the model in a LoRA adapter, trains, and writes a standalone model directory
-plus a metrics JSON. A stage started again after a crash resumes from its last checkpoint;
-the sampler is seeded, so the data order is the same as in an uninterrupted run.
+plus a metrics JSON. A stage started again after a crash resumes from its last *complete*
+checkpoint; the sampler is seeded, so the data order is the same as in an uninterrupted run.
+
+The Trainer writes a checkpoint file by file and ``trainer_state.json`` last, so a process
+killed while saving leaves a directory without it (or with it cut short). Such a directory is
+never resumed from: :func:`last_complete_checkpoint` removes it, says so, and falls back to the
+newest complete checkpoint before it.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -20,7 +26,7 @@ from typing import Any
 
 import torch
 from transformers import Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
 from knowcoder.config import StageTraining, TrainConfig
 from knowcoder.data.jsonl import atomic_open, iter_jsonl
@@ -160,6 +166,41 @@ def training_arguments(
     )
 
 
+# ---- resumable data order -----------------------------------------------------------------
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """Length-grouped order drawn from ``(seed, epoch)`` alone.
+
+    transformers' sampler draws from the global RNG as it stands when an epoch starts, which a
+    resume in the middle of an epoch cannot reproduce (the RNG state it restores is the one at
+    the checkpoint); this one, re-seeded per epoch, gives a resumed run exactly the batches of an
+    uninterrupted one.
+    """
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int) -> None:
+        super().__init__(batch_size, lengths=lengths)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator()
+        generator.manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
+
+
+class StageTrainer(Trainer):
+    """The transformers Trainer, with a length-grouped data order that resumes exactly."""
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+        sampler = super()._get_train_sampler(train_dataset)
+        if type(sampler) is LengthGroupedSampler:
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return EpochSeededLengthGroupedSampler(sampler.batch_size, sampler.lengths, seed)
+        return sampler
+
+
 # ---- metrics ----------------------------------------------------------------------------
 class StageMetrics(TrainerCallback):
     """Collects the loss curve and throughput of a stage; the trainer's rank 0 writes them."""
@@ -216,6 +257,7 @@ def train_stage(
     cache_dir: Path,
     dtype: str = "auto",
     trust_remote_code: bool = False,
+    use_safetensors: bool = True,
     callbacks: list[TrainerCallback] | None = None,
 ) -> StageResult:
     """Train ``stage`` from the model in ``init_dir`` on ``corpus``; write ``output_dir``."""
@@ -223,7 +265,11 @@ def train_stage(
     from knowcoder.modeling.tiny import save_model_dir
 
     model, tokenizer = load_model(
-        str(init_dir), trust_remote_code=trust_remote_code, dtype=dtype, padding_side="right"
+        str(init_dir),
+        trust_remote_code=trust_remote_code,
+        dtype=dtype,
+        padding_side="right",
+        use_safetensors=use_safetensors,
     )
     # A local copy of the tokenizer: the dataset builder reloads it by path and hashes it,
     # whether the model came from a local directory or a hub id.
@@ -245,7 +291,7 @@ def train_stage(
         model = _with_lora(model, config)
     args = training_arguments(stage, config, train, checkpoint_dir)
     metrics_callback = StageMetrics(stats)
-    trainer = Trainer(
+    trainer = StageTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
@@ -253,7 +299,8 @@ def train_stage(
         processing_class=tokenizer,
         callbacks=[metrics_callback, *(callbacks or [])],
     )
-    last = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
+    complete, discarded = last_complete_checkpoint(checkpoint_dir)
+    last = str(complete) if complete else None
     if last:
         log.info("resuming %s from %s", stage, last)
     trainer.train(resume_from_checkpoint=last)
@@ -266,6 +313,7 @@ def train_stage(
         "examples": len(dataset),  # packed rows for pretraining, examples otherwise
         "dropped_too_long": 0 if stage in PACKED_STAGES else rows - len(dataset),
         "resumed_from": last,
+        "discarded_checkpoints": [path.name for path in discarded],
         **metrics_callback.summary(trainer.state),
     }
     metrics_path = output_dir.parent / f"{output_dir.name}.metrics.json"
@@ -290,14 +338,113 @@ def train_stage(
 def _with_lora(model: Any, config: StageTraining) -> Any:
     from peft import LoraConfig, get_peft_model
 
+    targets = lora_targets(model, config.lora.target_modules)
+    log.info("LoRA r=%d on %s", config.lora.r, ", ".join(targets))
     lora = LoraConfig(
         task_type="CAUSAL_LM",
         r=config.lora.r,
         lora_alpha=config.lora.alpha,
         lora_dropout=config.lora.dropout,
-        target_modules=config.lora.target_modules,
+        target_modules=targets,
     )
     return get_peft_model(model, lora)
+
+
+def lora_targets(model: Any, requested: list[str]) -> list[str]:
+    """The module names LoRA wraps: ``["auto"]`` finds them, explicit names are checked.
+
+    ``auto`` is every ``nn.Linear`` inside the model's blocks by its last name component (for a
+    Llama: q/k/v/o_proj and gate/up/down_proj), never the output head, whose weights are often
+    tied to the embeddings. Explicit names that the model does not have are an error listing the
+    names it does have, instead of peft's late, generic one.
+    """
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    linear = sorted(
+        {
+            name.rsplit(".", 1)[-1]
+            for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and module is not head and "." in name
+        }
+    )
+    if requested == ["auto"]:
+        if not linear:
+            raise ConfigError(
+                f"{type(model).__name__} has no linear layers for LoRA; name its modules explicitly",
+                field="lora.target_modules",
+            )
+        return linear
+    missing = [name for name in requested if name not in linear]
+    if missing:
+        raise ConfigError(
+            f"{type(model).__name__} has no linear module named {', '.join(map(repr, missing))}; "
+            f"its linear modules are {', '.join(linear)} (or use [auto])",
+            field="lora.target_modules",
+        )
+    return list(requested)
+
+
+# ---- checkpoints ------------------------------------------------------------------------
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+_WEIGHTS = (
+    *("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors"),
+    *("pytorch_model.bin", "pytorch_model.bin.index.json", "adapter_model.bin"),
+)
+
+
+def checkpoint_is_complete(path: Path) -> bool:
+    """Whether the Trainer finished writing ``path``: its state (written last) names its step.
+
+    Besides ``trainer_state.json`` the weights and ``optimizer.pt`` (or a DeepSpeed
+    ``global_step*`` folder, which holds both) must be there: a checkpoint half-deleted by
+    rotation is incomplete too.
+    """
+    match = _CHECKPOINT.match(path.name)
+    if match is None or not path.is_dir():
+        return False
+    try:
+        state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(state, dict) or state.get("global_step") != int(match.group(1)):
+        return False
+    if any(path.glob("global_step*")):  # DeepSpeed keeps weights and optimizer state in there
+        return True
+    has_weights = any((path / name).is_file() for name in _WEIGHTS)
+    return has_weights and (path / "optimizer.pt").is_file()
+
+
+def last_complete_checkpoint(checkpoint_dir: Path) -> tuple[Path | None, list[Path]]:
+    """The newest complete checkpoint in ``checkpoint_dir`` and the incomplete ones removed on the way.
+
+    An incomplete checkpoint newer than the one returned is what a crash during a save leaves; it
+    is deleted (the Trainer would otherwise try to resume from it, or rotate a good one away in
+    its favour) and a warning names it and the checkpoint resumed from instead.
+    """
+    if not checkpoint_dir.is_dir():
+        return None, []
+    found = sorted(
+        (int(m.group(1)), path)
+        for path in checkpoint_dir.iterdir()
+        if (m := _CHECKPOINT.match(path.name)) and path.is_dir()
+    )
+    complete: Path | None = None
+    discarded: list[Path] = []
+    for _, path in reversed(found):
+        if not checkpoint_is_complete(path):
+            discarded.append(path)
+        elif complete is None:
+            complete = path
+    for path in discarded:
+        shutil.rmtree(path, ignore_errors=True)
+    if discarded:
+        instead = f"resuming from {complete.name}" if complete else "none complete is left: starting over"
+        log.warning(
+            "%s: %s incomplete (the process stopped while saving); removed, %s",
+            checkpoint_dir,
+            ", ".join(path.name for path in discarded) + (" is" if len(discarded) == 1 else " are"),
+            instead,
+        )
+    return complete, discarded
 
 
 def clear_checkpoints(checkpoint_dir: Path) -> None:
