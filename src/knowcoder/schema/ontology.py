@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -72,6 +72,20 @@ class RoleSpec(BaseModel):
     name: str
     types: tuple[str, ...] = ()
     description: dict[str, str] = Field(default_factory=dict)
+    aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # dataset ("*" = any) -> labels
+
+
+class AliasSpec(BaseModel):
+    """An alias written as a mapping: ``{label: 创始人, swap: true}``.
+
+    ``swap`` (relations only) says the dataset writes the relation the other way round: its
+    first argument is the class's tail and its second the head.
+    """
+
+    model_config = _STRICT
+
+    label: str
+    swap: bool = False
 
 
 class _TypeSpec(BaseModel):
@@ -80,7 +94,7 @@ class _TypeSpec(BaseModel):
     name: str
     parent: str | None = None
     description: dict[str, str] = Field(default_factory=dict)
-    aliases: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    aliases: dict[str, tuple[str | AliasSpec, ...]] = Field(default_factory=dict)
 
 
 class EntitySpec(_TypeSpec):
@@ -96,6 +110,9 @@ class RelationSpec(_TypeSpec):
 class EventSpec(_TypeSpec):
     examples: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     roles: tuple[RoleSpec, ...] = ()
+    # released KnowCoder's ED constructor: "arg_names" is ``(self, trigger: str, arg_names, *args)``,
+    # "args" is ``(self, trigger: str, *args)``; only the released-template style reads it
+    released_init: Literal["arg_names", "args"] = "arg_names"
 
 
 class _OntologyFile(BaseModel):
@@ -103,6 +120,8 @@ class _OntologyFile(BaseModel):
 
     name: str = "ontology"
     languages: tuple[str, ...] = ("en",)
+    # false: every event class lists all its roles (released KnowCoder's schemas do)
+    inherit_roles: bool = True
     entities: tuple[EntitySpec, ...] = ()
     relations: tuple[RelationSpec, ...] = ()
     events: tuple[EventSpec, ...] = ()
@@ -150,6 +169,10 @@ def _label_key(label: str) -> str:
     return " ".join(label.split()).casefold()
 
 
+def _role_key(label: str) -> str:
+    return " ".join(label.replace("_", " ").replace("-", " ").split()).casefold()
+
+
 @dataclass
 class Ontology:
     """A validated taxonomy of entity, relation and event classes."""
@@ -159,6 +182,8 @@ class Ontology:
     types: dict[str, TypeDef]
     source: str = "<ontology>"
     _aliases: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    _swapped: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    inherit_roles: bool = True
 
     # ---- lookups -------------------------------------------------------------------------
     def __contains__(self, name: object) -> bool:
@@ -187,8 +212,11 @@ class Ontology:
     def ancestors(self, name: str) -> list[str]:
         """Parents of ``name`` from nearest to the kind's base class (excluded)."""
         chain: list[str] = []
-        current = self[name].parent
-        while current in self.types:
+        typedef = self[name]
+        current = typedef.parent
+        # an entity class may be named ``Event`` (the released schemas have one): the walk
+        # stops at the kind's own base class, never crossing into a class of another kind
+        while current in self.types and current != typedef.kind.base_class:
             chain.append(current)
             current = self.types[current].parent
         return chain
@@ -225,7 +253,8 @@ class Ontology:
     def roles(self, event: str) -> tuple[RoleSpec, ...]:
         """Roles of an event class, inherited ones first; a child's role overrides its parent's."""
         merged: dict[str, RoleSpec] = {}
-        for name in [*reversed(self.ancestors(event)), event]:
+        lineage = [*reversed(self.ancestors(event)), event] if self.inherit_roles else [event]
+        for name in lineage:
             spec = self.types[name].spec
             for role in getattr(spec, "roles", ()):
                 merged[role.name] = role
@@ -250,6 +279,31 @@ class Ontology:
         if dataset is not None and (dataset, key) in self._aliases:
             return self._aliases[(dataset, key)]
         return self._aliases.get((ANY_DATASET, key))
+
+    def relation_swapped(self, label: str, dataset: str | None = None) -> bool:
+        """True when the alias that ``resolve_label`` used for ``label`` is marked ``swap``."""
+        key = _label_key(label)
+        if dataset is not None and (dataset, key) in self._aliases:
+            return (dataset, key) in self._swapped
+        return (ANY_DATASET, key) in self._swapped
+
+    def resolve_role(self, event: str, label: str, dataset: str | None = None) -> str | None:
+        """The declared role of ``event`` that a dataset's role label names, or ``None``.
+
+        A label matches a role's name ignoring case and treating spaces, ``-`` and ``_`` alike
+        (``compromised data`` -> ``compromised_data``), or one of the role's aliases for the
+        dataset (then for ``"*"``).
+        """
+        key = _role_key(label)
+        roles = self.roles(event) if event in self.types else ()
+        for role in roles:
+            if _role_key(role.name) == key:
+                return role.name
+        for scope in ([dataset] if dataset is not None else []) + [ANY_DATASET]:
+            for role in roles:
+                if any(_role_key(alias) == key for alias in role.aliases.get(scope, ())):
+                    return role.name
+        return None
 
     def with_types(self, names: Iterable[str]) -> list[str]:
         """``names`` plus all their ancestors, ancestors first, in a deterministic order."""
@@ -341,8 +395,8 @@ def _build(parsed: _OntologyFile, lines: dict[tuple[str, int], int], source: str
 
             if not spec.name.isidentifier() or keyword.iskeyword(spec.name):
                 raise fail(f"class name {spec.name!r} is not a valid Python identifier")
-            if spec.name in BASE_CLASSES:
-                raise fail(f"{spec.name!r} is a built-in base class; pick another name")
+            if spec.name == kind.base_class:
+                raise fail(f"{spec.name!r} is the base class of {kind.section}; pick another name")
             if spec.name in types:
                 other = types[spec.name]
                 raise fail(
@@ -352,7 +406,9 @@ def _build(parsed: _OntologyFile, lines: dict[tuple[str, int], int], source: str
             if isinstance(spec, EventSpec):
                 seen_roles: set[str] = set()
                 for role in spec.roles:
-                    if not role.name.isidentifier() or keyword.iskeyword(role.name):
+                    # keywords (``from``) are allowed: the released schemas use them, and
+                    # code that must parse writes them as ``from_``
+                    if not role.name.isidentifier():
                         raise fail(f"role name {role.name!r} is not a valid Python identifier")
                     if role.name in {"self", "trigger"}:
                         raise fail(f"role name {role.name!r} is reserved")
@@ -361,10 +417,16 @@ def _build(parsed: _OntologyFile, lines: dict[tuple[str, int], int], source: str
                     seen_roles.add(role.name)
             types[spec.name] = TypeDef(kind=kind, spec=spec, line=line)
 
-    ontology = Ontology(name=parsed.name, languages=parsed.languages, types=types, source=source)
+    ontology = Ontology(
+        name=parsed.name,
+        languages=parsed.languages,
+        types=types,
+        source=source,
+        inherit_roles=parsed.inherit_roles,
+    )
     _check_hierarchy(ontology, source)
     _check_references(ontology, source)
-    ontology._aliases = _build_aliases(ontology, source)
+    ontology._aliases, ontology._swapped = _build_aliases(ontology, source)
     return ontology
 
 
@@ -413,8 +475,11 @@ def _check_references(ontology: Ontology, source: str) -> None:
                     raise _type_error(f"{label} names unknown entity type {entity!r}", typedef, source)
 
 
-def _build_aliases(ontology: Ontology, source: str) -> dict[tuple[str, str], str]:
+def _build_aliases(
+    ontology: Ontology, source: str
+) -> tuple[dict[tuple[str, str], str], set[tuple[str, str]]]:
     aliases: dict[tuple[str, str], str] = {}
+    swapped: set[tuple[str, str]] = set()
 
     def add(dataset: str, label: str, name: str, typedef: TypeDef) -> None:
         key = (dataset, _label_key(label))
@@ -434,5 +499,16 @@ def _build_aliases(ontology: Ontology, source: str) -> dict[tuple[str, str], str
     for name, typedef in ontology.types.items():
         for dataset, labels in typedef.spec.aliases.items():
             for label in labels:
-                add(dataset, label, name, typedef)
-    return aliases
+                if isinstance(label, AliasSpec):
+                    if label.swap and typedef.kind != Kind.RELATION:
+                        raise _type_error(
+                            f"alias {label.label!r}: swap applies to relation aliases only",
+                            typedef,
+                            source,
+                        )
+                    add(dataset, label.label, name, typedef)
+                    if label.swap:
+                        swapped.add((dataset, _label_key(label.label)))
+                else:
+                    add(dataset, label, name, typedef)
+    return aliases, swapped
