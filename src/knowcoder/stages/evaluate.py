@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from knowcoder.config import Params
 from knowcoder.data.instance import Instance
@@ -24,6 +24,9 @@ from knowcoder.prompts import PromptBuilder, PromptOptions
 from knowcoder.records import Record, record_from_dict
 from knowcoder.schema.ontology import Ontology
 from knowcoder.tasks import Allowed, get_task
+
+if TYPE_CHECKING:
+    from knowcoder.inference.extract import Extractor
 
 
 @dataclass
@@ -159,24 +162,14 @@ def evaluate_predictions(
     return EvaluationRun(result, Path(out_dir), examples)
 
 
-def evaluate_model(
-    model: str | Path,
-    gold_paths: Sequence[str | Path],
-    out_dir: str | Path,
-    *,
-    params: Params,
-    ontology: Ontology,
-    constrained: bool | None = None,
-    progress: bool = True,
-) -> EvaluationRun:
-    """Generate with ``model`` for every instance and task of the gold data, then score."""
-    from knowcoder.inference.extract import Extractor, requests_for
+def load_extractor(
+    model: str | Path, builder: PromptBuilder, params: Params, *, constrained: bool | None = None
+) -> Extractor:
+    """An extractor for ``model`` with the loading, generation and parser settings of ``params``."""
+    from knowcoder.inference.extract import Extractor
 
     config = params.evaluation
-    out_dir = Path(out_dir)
-    gold = read_gold(gold_paths, config.split)
-    builder = PromptBuilder(ontology, PromptOptions(**params.prompt.model_dump()))
-    extractor = Extractor.load(
+    return Extractor.load(
         model,
         builder,
         trust_remote_code=params.model.trust_remote_code,
@@ -190,6 +183,26 @@ def evaluate_model(
         constrained=config.constrained if constrained is None else constrained,
         parser_limits={"max_chars": params.parser.max_chars, "max_depth": params.parser.max_depth},
     )
+
+
+def evaluate_model(
+    model: str | Path,
+    gold_paths: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    params: Params,
+    ontology: Ontology,
+    constrained: bool | None = None,
+    progress: bool = True,
+) -> EvaluationRun:
+    """Generate with ``model`` for every instance and task of the gold data, then score."""
+    from knowcoder.inference.extract import requests_for
+
+    config = params.evaluation
+    out_dir = Path(out_dir)
+    gold = read_gold(gold_paths, config.split)
+    builder = PromptBuilder(ontology, PromptOptions(**params.prompt.model_dump()))
+    extractor = load_extractor(model, builder, params, constrained=constrained)
     requests = [r for task in config.tasks for r in requests_for(gold, task, ontology, types=config.types)]
     predictions = extractor.extract(requests, progress=progress)
     write_jsonl(out_dir / "predictions.jsonl", (p.to_dict() for p in predictions))

@@ -23,7 +23,14 @@ from knowcoder.data.importers import import_dataset
 from knowcoder.data.jsonl import write_instances, write_jsonl
 from knowcoder.errors import ConfigError, LabelError
 from knowcoder.evaluation.metrics import EvaluationResult
-from knowcoder.stages.evaluate import Predictions, read_gold, read_predictions, score, write_outputs
+from knowcoder.stages.evaluate import (
+    Predictions,
+    load_extractor,
+    read_gold,
+    read_predictions,
+    score,
+    write_outputs,
+)
 from knowcoder.suites.definition import DataFile, Suite, SuiteDataset, label_set
 
 
@@ -146,7 +153,6 @@ def model_predictions(
     from knowcoder.inference.extract import Extractor, requests_for
     from knowcoder.prompts import PromptBuilder, PromptOptions
 
-    config = params.evaluation
     options = PromptOptions(**params.prompt.model_dump())
     loaded: list[Extractor] = []
 
@@ -156,25 +162,7 @@ def model_predictions(
         ontology = suite.load_ontology(dataset)
         builder = PromptBuilder(ontology, options)
         if not loaded:
-            loaded.append(
-                Extractor.load(
-                    model,
-                    builder,
-                    trust_remote_code=params.model.trust_remote_code,
-                    use_safetensors=params.model.use_safetensors,
-                    dtype=params.model.dtype,
-                    batch_size=config.batch_size,
-                    batch_tokens=config.batch_tokens,
-                    max_new_tokens=config.max_new_tokens,
-                    head_tokens=config.head_tokens,
-                    tail_tokens=config.tail_tokens,
-                    constrained=config.constrained if constrained is None else constrained,
-                    parser_limits={
-                        "max_chars": params.parser.max_chars,
-                        "max_depth": params.parser.max_depth,
-                    },
-                )
-            )
+            loaded.append(load_extractor(model, builder, params, constrained=constrained))
         extractor = loaded[0]
         extractor.builder = builder  # the vocabulary trie for constrained decoding stays shared
         instances = read_gold([gold], None)

@@ -28,8 +28,8 @@ from knowcoder.data.importers import (
     expect,
     register_importer,
     take,
-    token_separator,
 )
+from knowcoder.data.importers.locate import SpanLocator
 from knowcoder.data.instance import Argument, Entity, Event, Instance, Relation, Span
 from knowcoder.data.jsonl import iter_jsonl
 from knowcoder.errors import ConfigError
@@ -59,8 +59,7 @@ class _Record:
         self.ctx, self.line, self.record, self.drop_unlocated = ctx, line, record, drop_unlocated
         self.text: str = take(record, "text", str, ctx, line=line, field="text")
         self.answer = self._answer()
-        self.spaced = token_separator(ctx.lang) == " "
-        self.used: dict[str, set[tuple[int, int]]] = {}
+        self.spans = SpanLocator(ctx, self.text, line=line, drop_unlocated=drop_unlocated)
 
     def _answer(self) -> dict[str, Any]:
         answer = self.record.get("answer")
@@ -91,40 +90,7 @@ class _Record:
 
     def locate(self, raw: object, used_by: str, field: str) -> tuple[int, int] | None:
         """The first free occurrence of mention text ``raw`` for the list ``used_by``; ``None`` if dropped."""
-        mention: str = expect(raw, str, self.ctx, line=self.line, field=field)
-        if not mention.strip():
-            raise self.ctx.error("expected non-empty mention text", line=self.line, field=field)
-        used = self.used.setdefault(used_by, set())
-        found = []
-        start = self.text.find(mention)
-        while start >= 0:
-            if (start, start + len(mention)) not in used:
-                found.append((start, start + len(mention)))
-            start = self.text.find(mention, start + 1)
-        if self.spaced:
-            found.sort(key=lambda span: not self._on_word_boundaries(*span))  # stable: keeps order
-        if found:
-            used.add(found[0])
-            return found[0]
-        if self.drop_unlocated:
-            self.ctx.report.dropped_spans += 1
-            return None
-        taken = self.text.count(mention)
-        why = (
-            f"each of its {taken} occurrence(s) is already taken by an earlier item"
-            if taken
-            else "it does not occur in the text"
-        )
-        raise self.ctx.error(
-            f"cannot place {mention!r}: {why}; fix the answer or import with --option drop_unlocated=true",
-            line=self.line,
-            field=field,
-        )
-
-    def _on_word_boundaries(self, start: int, end: int) -> bool:
-        before = start == 0 or not (self.text[start - 1].isalnum() and self.text[start].isalnum())
-        after = end == len(self.text) or not (self.text[end].isalnum() and self.text[end - 1].isalnum())
-        return before and after
+        return self.spans.locate(raw, used_by, field)
 
     def instance(self, n: int) -> Instance:
         ctx, line = self.ctx, self.line
