@@ -311,8 +311,9 @@ def test_mixed_language_breakdowns_are_exact() -> None:
 def test_flat_names_for_one_instance() -> None:
     m = score("ner", [E("Person", "Ada")], [E("Person", "Ada")])
     # 4 scopes (overall, dataset, lang, dataset x lang), each: instances + 2 levels x 6 stats
-    # + 3 headline stats = 16; plus ner.unannotated and 4 parse counts = 69
-    assert len(m) == 4 * 16 + 1 + 4
+    # + 3 headline stats = 16; plus ner.unannotated and 5 parse counts = 70
+    assert len(m) == 4 * 16 + 1 + 5
+    assert m["parse.ner.truncated_prompts"] == 0
     for name in (
         "ner.f1",
         "ner.classification.precision",
@@ -366,9 +367,10 @@ def test_parse_report_counts() -> None:
     # a hand-made report: 2 + 1 hallucinated types, 4 hallucinated spans, parseable
     made = ParseReport(found_results=True, complete=True, unknown_types=Counter({"Alien": 2, "Robot": 1}))
     made.spans_not_found = 4
-    scorer.add("ner", [], [], dataset="sample", lang="en", report=made)
+    scorer.add("ner", [], [], dataset="sample", lang="en", report=made, truncated_prompt=True)
     m = scorer.result().to_dict()
     assert m["parse.ner.outputs"] == 4
+    assert m["parse.ner.truncated_prompts"] == 1  # only the hand-made one was cut to fit
     assert m["parse.ner.unparseable"] == 2  # outputs 2 and 3
     assert m["parse.ner.hallucinated_types"] == 1 + 3  # Alien in output 1; Alien x2 + Robot
     assert m["parse.ner.hallucinated_spans"] == 1 + 4  # Bob; the hand-made 4
