@@ -114,7 +114,8 @@ def test_merged_lora_model_equals_the_adapter_model(smol_dir):
         merged = adapted.merge_and_unload()
         after = merged(**batch).logits
     assert not torch.equal(merged.model.layers[0].self_attn.q_proj.weight, base_q)
-    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
+    # 30 layers of float32 in another order: logits of size ~10 agree to about 1e-4
+    torch.testing.assert_close(after, before, rtol=1e-3, atol=1e-3)
 
 
 def test_a_lora_stage_trains_and_merges_into_a_standalone_checkpoint(smol_dir, tmp_path):
