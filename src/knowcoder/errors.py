@@ -55,3 +55,9 @@ class LabelError(InputError):
 
 class ConfigError(InputError):
     """``params.yaml`` or a command-line override is invalid."""
+
+
+def describe(error: BaseException, limit: int = 300) -> str:
+    """A library exception as one line for a user: ``Type: message``, whitespace folded, cut at ``limit``."""
+    text = " ".join(str(error).split())[:limit]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

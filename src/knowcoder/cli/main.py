@@ -13,7 +13,7 @@ from pathlib import Path
 
 from knowcoder import __version__
 from knowcoder.cli import data, deploy, evaluate, model, pipeline, released, schema, suite, tools, train
-from knowcoder.errors import KnowCoderError
+from knowcoder.errors import KnowCoderError, describe
 
 COMMAND_GROUPS = (schema, data, model, train, evaluate, suite, released, pipeline, deploy, tools)
 
@@ -71,11 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 1
-        text = " ".join(str(error).split())[:400]
         log = write_error_log(error)
         also = f", also written to {log}" if log else ""
         print(
-            f"knowcoder: error: {type(error).__name__}: {text} (run with --verbose for the traceback{also})",
+            f"knowcoder: error: {describe(error, 400)} (run with --verbose for the traceback{also})",
             file=sys.stderr,
         )
         return 1

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from knowcoder.errors import KnowCoderError
+from knowcoder.errors import KnowCoderError, describe
 from knowcoder.modeling.loading import DTYPES
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def _read_gguf(path: Path) -> tuple[Any, Any, str, str, int]:
             str(path.parent), gguf_file=path.name, dtype=torch.float32
         )
     except Exception as error:  # any failure to parse the user's file (struct, numpy, gguf) is about the file
-        raise ModelImportError(f"{path}: cannot read this GGUF file: {_one_line(error)}") from error
+        raise ModelImportError(f"{path}: cannot read this GGUF file: {describe(error)}") from error
     return _without_quantization(loaded), tokenizer, "gguf", digest, size
 
 
@@ -178,7 +178,7 @@ def _read_hf_dir(path: Path, *, allow_pickle: bool) -> tuple[Any, Any, str, str,
             str(path), dtype=torch.float32, use_safetensors=bool(weights)
         )
     except (ValueError, KeyError, OSError, RuntimeError) as error:
-        raise ModelImportError(f"{path}: cannot load this model: {_one_line(error)}") from error
+        raise ModelImportError(f"{path}: cannot load this model: {describe(error)}") from error
     model.config.name_or_path = ""
     return model, tokenizer, "hf", digest.hexdigest(), size
 
@@ -191,8 +191,3 @@ def _sha256(path: Path) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text[:300] or type(error).__name__

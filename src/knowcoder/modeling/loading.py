@@ -15,7 +15,7 @@ from huggingface_hub.utils import validate_repo_id
 from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
-from knowcoder.errors import KnowCoderError
+from knowcoder.errors import KnowCoderError, describe
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +88,6 @@ def _refuse_pickled_only(source: str) -> None:
         )
 
 
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
-
-
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """``device`` as given, else this process's GPU (``LOCAL_RANK`` under torchrun) or the CPU."""
     if device is not None:
@@ -147,7 +142,7 @@ def load_model(
         hint = ""
         if isinstance(error, SafetensorError):
             hint = "; a weights file is truncated or corrupt: save or import the model again"
-        raise ModelLoadError(f"{name_or_path}: cannot load the model: {_one_line(error)}{hint}") from error
+        raise ModelLoadError(f"{name_or_path}: cannot load the model: {describe(error)}{hint}") from error
     model.to(target)
     model.eval()
     # Generation and loss code read the pad id from the model; keep it in step with the tokenizer.
@@ -174,7 +169,7 @@ def load_tokenizer(
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
     except _LOAD_ERRORS as error:
-        raise ModelLoadError(f"{name_or_path}: cannot load the tokenizer: {_one_line(error)}") from error
+        raise ModelLoadError(f"{name_or_path}: cannot load the tokenizer: {describe(error)}") from error
     if isinstance(tokenizer, bool) or not hasattr(tokenizer, "pad_token"):
         raise ModelLoadError(
             f"{name_or_path}: no tokenizer files (tokenizer.json or tokenizer_config.json); save the "
