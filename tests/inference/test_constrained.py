@@ -17,6 +17,7 @@ from knowcoder.records import EntityRecord, EventRecord, RelationRecord, Trigger
 from knowcoder.schema.literals import py_str
 from knowcoder.tasks import get_task
 from knowcoder.tasks.base import Allowed
+from tests.inference.scripted import scripted_decode
 
 from ..conftest import REPO
 
@@ -433,27 +434,18 @@ def test_a_tight_budget_forces_the_empty_answer(model, tokenizer, trie, jobs):
 
 # ---- items repeat no more often than their span occurs ------------------------------------------
 def _scripted(grammar, trie, tokenizer, script: str, *, cap_repeats: bool = True, steps: int = 80) -> str:
-    """Greedy decoding, under the constraint, of a stand-in model that wants to write ``script``:
-    it scores each token by how much of the script's rest it spells, and once the output has left
-    the script it has no preference (the lowest allowed id wins)."""
+    """The scripted stand-in model (``scripted_decode``) with the tiny tokenizer."""
     eos = tokenizer.eos_token_id
-    constraint = SchemaConstraint([grammar], trie, eos, max_new_tokens=steps, cap_repeats=cap_repeats)
-    ids = torch.tensor([[tokenizer.bos_token_id] * 3])
-    written, target = b"", script.encode()
-    for _ in range(steps):
-        scores = torch.zeros(1, len(tokenizer))
-        if target.startswith(written):
-            rest = target[len(written) :]
-            for token_id, data in trie.tokens.items():
-                if rest.startswith(data):
-                    scores[0, token_id] = len(data)
-            scores[0, eos] = 0 if rest else 1000
-        token = int(constraint(ids, scores).argmax())
-        if token == eos:
-            break
-        written += trie.tokens[token]
-        ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
-    return written.decode()
+    return scripted_decode(
+        grammar,
+        trie,
+        eos,
+        len(tokenizer),
+        script,
+        prompt_id=tokenizer.bos_token_id,
+        steps=steps,
+        cap_repeats=cap_repeats,
+    )
 
 
 @pytest.mark.parametrize(

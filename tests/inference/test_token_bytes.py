@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import pytest
 import torch
@@ -30,6 +29,7 @@ from knowcoder.inference.constrained import (
 from knowcoder.inference.grammar import NEVER, ResultsGrammar
 from knowcoder.parser import parse_results
 from knowcoder.records import EntityRecord
+from tests.inference.scripted import scripted_decode
 
 from ..conftest import REPO
 
@@ -283,26 +283,8 @@ SENTENCE = "Ada Park joined Acme Corp in Paris."
 
 
 def _scripted(grammar, trie, eos: int, vocab: int, script: str, *, steps: int = 60) -> str:
-    """Greedy decoding, under the constraint, of a stand-in model that wants to write ``script``: it
-    scores each token by how much of the script's rest it spells, and off the script it has no
-    preference (the lowest allowed id wins)."""
-    constraint = SchemaConstraint([grammar], trie, eos, max_new_tokens=steps)
-    ids: Any = torch.tensor([[eos] * 3])
-    written, target = b"", script.encode()
-    for _ in range(steps):
-        scores = torch.zeros(1, vocab)
-        if target.startswith(written):
-            rest = target[len(written) :]
-            for token_id, data in trie.tokens.items():
-                if rest.startswith(data):
-                    scores[0, token_id] = len(data)
-            scores[0, eos] = 0 if rest else 1000
-        token = int(constraint(ids, scores).argmax())
-        if token == eos:
-            break
-        written += trie.tokens[token]
-        ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
-    return written.decode()
+    """The scripted stand-in model (``scripted_decode``) for a vocabulary of ``vocab`` ids."""
+    return scripted_decode(grammar, trie, eos, vocab, script, prompt_id=eos, steps=steps)
 
 
 def _check(output: str, grammar: ResultsGrammar, sentence: str) -> list[tuple[str, str]]:
