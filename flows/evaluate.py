@@ -6,6 +6,12 @@ from its version tags (written at registration); when it has none for this suite
 here too, on the same data. Results go to an MLflow run of their own (tagged with the resolved
 version, the commit and the MD5 of every gold file) and, as tags, onto the evaluated version. A
 model URI the registry does not know fails at once, in one line that says how to fix it.
+
+With ``evaluation.benchmark`` set (``--set evaluation.benchmark.suite=supervised-zh --set
+evaluation.benchmark.data_dir=$HOME/benchmarks``) the candidate also runs that benchmark suite
+(``knowcoder suite``) on the user's files; its table goes onto the same MLflow run as metrics
+``suite/<suite>/<dataset>/<task>/{f1,precision,recall}`` and the artifacts ``suite/<suite>/suite.md``
+and ``suite.json``. The benchmark is reported, not gated: the verdict stays the champion comparison.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from prefect.runtime import flow_run
 
 from flows.pipeline import git_revision
 from knowcoder.config import Params, load_params
+from knowcoder.errors import ConfigError
 from knowcoder.tracking import mlflow_io
 from knowcoder.tracking.mlflow_io import Tracker
 from knowcoder.versioning import file_md5
@@ -46,6 +53,41 @@ def prepare_suite(params: dict[str, Any], suite: str) -> list[str]:
     if missing:
         raise FileNotFoundError(f"suite {suite!r} needs {missing[0]}, which the data stage did not produce")
     return [str(p) for p in paths]
+
+
+@task(name="fetch-model")
+def fetch_model(params: dict[str, Any], model_uri: str) -> str:
+    """The model's local folder: a registry or run URI is downloaded once, a folder is used as is."""
+    if not mlflow_io.is_model_uri(model_uri):
+        return model_uri
+    return str(mlflow_io.local_model_dir(model_uri, tempfile.mkdtemp(prefix="knowcoder-eval-")))
+
+
+@task(name="run-benchmark")
+def run_benchmark(params: dict[str, Any], model_dir: str, source: str, out_dir: str) -> dict[str, Any]:
+    """Run ``evaluation.benchmark`` with the model; write and return the suite summary."""
+    from knowcoder.suites import check_found, load_suite, model_predictions, run_suite, write_suite_report
+
+    config = Params.model_validate(params)
+    spec = config.evaluation.benchmark
+    if spec is None:
+        raise ConfigError(
+            "no benchmark to run: set evaluation.benchmark.suite and .data_dir", field="evaluation.benchmark"
+        )
+    data_dir = Path(spec.data_dir).expanduser()
+    suite = load_suite(spec.suite)
+    run = run_suite(
+        suite,
+        data_dir,
+        out_dir,
+        model_predictions(model_dir, config),
+        params=config,
+        source=source,
+        lenient=config.evaluation.lenient,
+        limit=spec.limit,
+    )
+    check_found(run, data_dir, require_all=spec.require_all, field="evaluation.benchmark")
+    return write_suite_report(run)
 
 
 @task(name="score-model")
@@ -85,6 +127,11 @@ def evaluate_flow(
     params = load_params(params_path, profile=profile, overrides=overrides or [])
     suite = suite or params.evaluation.suite
     params.evaluation.resolve_suite(suite)  # an unknown suite fails here, before any download
+    benchmark = params.evaluation.benchmark
+    if benchmark is not None:
+        from knowcoder.suites import load_suite
+
+        load_suite(benchmark.suite)  # so does an unknown benchmark suite
     model_uri = model_uri or f"models:/{params.registry.name}@challenger"
     experiment_id = mlflow_io.configure(params.tracking)
     client = mlflow.MlflowClient()
@@ -93,7 +140,11 @@ def evaluate_flow(
     out_root = Path(params.paths.artifacts) / "ci-evaluation" / time.strftime("%Y%m%d-%H%M%S")
 
     gold = prepare_suite(tree, suite)
-    candidate = score_model(tree, model_uri, suite, gold, str(out_root / "candidate"))
+    model_dir = fetch_model(tree, model_uri)
+    candidate = score_model(tree, model_dir, suite, gold, str(out_root / "candidate"))
+    bench: dict[str, Any] | None = None
+    if benchmark is not None:
+        bench = run_benchmark(tree, model_dir, model_uri, str(out_root / "benchmark"))
     champion = alias_version(params.registry.name, CHAMPION)
     previous: dict[str, float] | None = None
     if champion is not None:
@@ -109,6 +160,10 @@ def evaluate_flow(
     passed = not decision.regressions
     commit, dirty = git_revision(Path(params_path).resolve().parent)
     data = {f"data.{path}": file_md5(Path(path)) for path in gold}
+    if bench is not None and benchmark is not None:
+        for name, info in bench["datasets"].items():
+            if info["status"] == "scored":
+                data[f"data.{name}"] = file_md5(Path(benchmark.data_dir).expanduser() / info["file"])
 
     run = client.create_run(
         experiment_id,
@@ -120,6 +175,7 @@ def evaluate_flow(
             "ci.champion_version": str(champion.version) if champion is not None else "",
             "ci.model_version": version or "",
             "ci.reason": decision.reason,
+            "ci.benchmark": bench["suite"] if bench is not None else "",
             "git.commit": commit,
             "git.dirty": str(dirty).lower(),
             "params.hash": params.digest(),
@@ -132,6 +188,12 @@ def evaluate_flow(
     tracker.metrics(candidate)
     tracker.text(decision.markdown(), "comparison.md")
     tracker.artifact(out_root / "candidate", "evaluation")
+    if bench is not None:
+        from knowcoder.suites import suite_metrics
+
+        tracker.metrics(suite_metrics(bench))
+        for name in ("suite.md", "suite.json"):
+            tracker.artifact(out_root / "benchmark" / name, f"suite/{bench['suite']}")
     client.set_terminated(run.info.run_id, "FINISHED")
     if version is not None:
         client.set_model_version_tag(params.registry.name, version, f"ci.{suite}.passed", str(passed).lower())
@@ -139,6 +201,13 @@ def evaluate_flow(
     create_markdown_artifact(
         markdown=f"## CI evaluation of `{model_uri}` on `{suite}`: {'passed' if passed else 'REGRESSED'}\n\n"
         + decision.markdown()
+        + (
+            ""
+            if bench is None
+            else f"\nBenchmark `{bench['suite']}` (reported, not gated): "
+            + ", ".join(f"{k} {'-' if v is None else v}" for k, v in bench["scores"].items())
+            + "\n"
+        )
         + f"\nMLflow run: {url}\n",
         key="knowcoder-ci-evaluation",
     )
@@ -153,6 +222,13 @@ def evaluate_flow(
         "table": decision.markdown(),
         "metrics": {k: v for k, v in candidate.items() if k.count(".") == 1 and k.endswith(".f1")},
         "mlflow_run": url,
+        "benchmark": None
+        if bench is None
+        else {
+            "suite": bench["suite"],
+            "scores": bench["scores"],
+            "report": str(out_root / "benchmark" / "suite.md"),
+        },
     }
 
 

@@ -325,13 +325,16 @@ def test_conll_same_token_and_tag_column_is_refused() -> None:
 
 
 def test_conll_weibo_segmentation_digits_are_stripped_on_request() -> None:
-    (instance,), _ = run("conll", "weibo.conll", "weibo", "zh", strip_segmentation=True)
-    assert instance.text == "她和现任男友交往时"
-    assert spans(instance) == [(2, 4, "Person", "现任"), (4, 6, "Person", "男友")]
+    # the first and sixth sentences of weiboNER_2nd_conll.test (SOURCE.md)
+    (first, second), _ = run("conll", "weibo.conll", "weibo", "zh", strip_segmentation=True)
+    assert first.text == "一节课的时间真心感动了李开复感动"
+    assert spans(first) == [(11, 14, "Person", "李开复")]
+    assert second.text == "星期天的早晨七点学车，驾校太给力。我的头发都没有洗"
+    assert spans(second) == [(11, 13, "Organization", "驾校")]
 
 
 def test_conll_weibo_without_the_option_is_refused_by_the_language_check() -> None:
-    # 她0 和0 ... keep their digits; the text is still mostly Chinese, so lang zh passes,
+    # 一0 节1 ... keep their digits; the text is still mostly Chinese, so lang zh passes,
     # but the digits stay: the option is what removes them
-    (instance,), _ = run("conll", "weibo.conll", "weibo", "zh")
-    assert instance.text == "她0和0现0任1男0友1交0往1时0"
+    (instance, _second), _ = run("conll", "weibo.conll", "weibo", "zh")
+    assert instance.text == "一0节1课2的0时0间1真0心1感0动1了0李0开1复2感0动1"

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
+from knowcoder.data.importers import import_dataset
 from knowcoder.errors import ConfigError
 from knowcoder.schema.ontology import Kind
 from knowcoder.suites import bundled_suites, label_set, load_suite
 from knowcoder.suites.definition import AVERAGE
+
+from ..conftest import FIXTURES
 
 
 @pytest.mark.parametrize("name", sorted(bundled_suites()))
@@ -33,6 +38,8 @@ EXPECTED_NER_LABELS = {
     "ace05": 7,
     "msra": 3,
     "weibo": 8,
+    "duie": 26,  # DuIE's subject/object types
+    "duee": 0,  # DuEE annotates events only
 }
 
 
@@ -90,3 +97,37 @@ def test_a_paper_row_with_an_unknown_column_is_refused(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"unknown columns \['d.re'\]"):
         load_suite(tmp_path / "s.yaml")
+
+
+def test_ace05_reads_the_dygiepp_type_dot_subtype_spellings():
+    # Given two whole documents of DyGIE++'s collated ace-event fixture (SOURCE.md), whose labels
+    # are Personnel.End-Position and ORG-AFF.Employment, as its preprocessing writes them
+    suite = load_suite("supervised-en")
+    ace = next(d for d in suite.datasets if d.name == "ace05")
+    ontology = suite.load_ontology(ace)
+    instances, report = import_dataset(
+        "dygiepp",
+        FIXTURES / "importers" / "dygiepp_ace_event.jsonl",
+        ontology=ontology,
+        dataset="ace05",
+        lang="en",
+    )
+    instances = list(instances)
+    # Then every label maps: 11 events, 14 relations, each role a declared role of its event
+    events = Counter(e.type for i in instances for e in i.events or [])
+    relations = Counter(r.type for i in instances for r in i.relations or [])
+    assert report.dropped_total == 0
+    assert events == {
+        "EndPosition": 4,
+        "StartPosition": 2,
+        "Nominate": 1,
+        "Meet": 1,
+        "StartOrganization": 1,
+        "Attack": 1,
+        "Marry": 1,
+    }
+    assert relations == {"OrganizationAffiliation": 11, "PartWhole": 1, "Physical": 1, "PersonalSocial": 1}
+    for instance in instances:
+        for event in instance.events or []:
+            declared = {role.name for role in ontology.roles(event.type)}
+            assert {a.role for a in event.arguments} <= declared, event

@@ -84,6 +84,7 @@ def run_show(args: argparse.Namespace) -> int:
 def run_run(args: argparse.Namespace) -> int:
     from knowcoder.cli.evaluate import _model_dir
     from knowcoder.suites import (
+        check_found,
         load_suite,
         model_predictions,
         run_suite,
@@ -114,13 +115,13 @@ def run_run(args: argparse.Namespace) -> int:
         lenient=args.lenient or params.evaluation.lenient,
         limit=args.limit,
     )
+    check_found(
+        run,
+        args.data_dir,
+        require_all=args.require_all,
+        field="--require-all" if args.require_all else "--data-dir",
+    )
     missing = [d for d in run.datasets if d.status == "missing"]
-    if missing and args.require_all:
-        names = "; ".join(f"{d.name} (one of {', '.join(d.expected)})" for d in missing)
-        raise ConfigError(f"missing under {args.data_dir}: {names}", field="--require-all")
-    if len(missing) == len(run.datasets):
-        expected = "; ".join(f"{d.name}: {', '.join(d.expected)}" for d in missing)
-        raise ConfigError(f"no file of suite {suite.name!r} under {args.data_dir}; expected {expected}")
     summary = write_suite_report(run)
     for dataset in missing:
         print(

@@ -73,6 +73,24 @@ def run_f1(run: SuiteRun, key: str) -> float | None:
     return None
 
 
+def suite_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """The summary's scores as MLflow metrics: ``suite/<suite>/<dataset>/<task>/{f1,precision,recall}``.
+
+    Percent, as in the table; ``suite/<suite>/average/f1`` when the suite averages and every
+    column was scored. Columns that were not scored have no metric.
+    """
+    prefix = f"suite/{summary['suite']}"
+    out: dict[str, float] = {}
+    for key, details in summary["details"].items():
+        dataset, task = key.rsplit(".", 1)
+        for measure in ("f1", "precision", "recall"):
+            out[f"{prefix}/{dataset}/{task}/{measure}"] = float(details[measure])
+    average = summary["scores"].get(AVERAGE)
+    if average is not None:
+        out[f"{prefix}/{AVERAGE}/f1"] = float(average)
+    return out
+
+
 def render_markdown(summary: dict[str, Any]) -> str:
     titles: dict[str, str] = dict(summary["columns"])
     if AVERAGE in summary["scores"]:

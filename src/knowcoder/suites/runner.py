@@ -242,5 +242,18 @@ def run_suite(
     return SuiteRun(suite, out_dir, source, runs)
 
 
+def check_found(run: SuiteRun, data_dir: str | Path, *, require_all: bool, field: str) -> None:
+    """Fail when no dataset of the run had a file, or (``require_all``) when any had none."""
+    missing = [d for d in run.datasets if d.status == "missing"]
+    if missing and require_all:
+        names = "; ".join(f"{d.name} (one of {', '.join(d.expected)})" for d in missing)
+        raise ConfigError(f"missing under {data_dir}: {names}", field=field)
+    if len(missing) == len(run.datasets):
+        expected = "; ".join(f"{d.name}: {', '.join(d.expected)}" for d in missing)
+        raise ConfigError(
+            f"no file of suite {run.suite.name!r} under {data_dir}; expected {expected}", field=field
+        )
+
+
 def _numbers(result: EvaluationResult) -> dict[str, float]:
     return {k: v for k, v in result.to_dict().items() if isinstance(v, int | float)}

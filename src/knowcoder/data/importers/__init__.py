@@ -10,6 +10,8 @@ Label mapping is shared by every format: a dataset label goes through
 or event). An unmapped label is a ``LabelError`` unless the caller passes
 ``drop_unmapped=True`` (``--drop-unmapped``), in which case the mention is dropped and counted
 per label. A relation alias marked ``swap: true`` reverses head and tail (``ctx.relation``).
+An alias written ``<kind>:<label>`` (``entity:气候``) is tried first for that kind, for datasets
+that use one label for classes of two kinds.
 
 Event roles go through ``Ontology.resolve_role``: the declared role whose name matches ignoring
 case and treating spaces, ``-`` and ``_`` alike, or whose aliases for the dataset name it. A
@@ -106,7 +108,11 @@ class ImportContext:
         """The ontology class of a dataset label, or ``None`` when it is dropped as unmapped."""
         if not isinstance(label, str) or not label.strip():
             raise self.error(f"expected a non-empty label, got {label!r}", line=line, field=field)
-        name = self.ontology.resolve_label(label, self.dataset)
+        # a dataset that gives one label to classes of two kinds (DuIE's 气候 is a type and a
+        # predicate) writes one alias kind-qualified, ``entity:气候``; that spelling wins
+        name = self.ontology.resolve_label(f"{kind.value}:{label}", self.dataset)
+        if name is None:
+            name = self.ontology.resolve_label(label, self.dataset)
         found_kind = self.ontology.kind_of(name) if name is not None else None
         if found_kind == kind:
             return name
