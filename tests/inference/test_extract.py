@@ -245,8 +245,14 @@ def test_requests_use_the_dataset_schema_or_the_instance_classes(mini_ontology, 
     assert [r.types for r in dataset] == [("Person", "Company", "Location")] * 2
     oracle = requests_for([hire_instance, other], "ner", mini_ontology, types="instance")
     assert [r.types for r in oracle] == [("Person", "Company", "Location"), ("Person",)]
-    eae = requests_for([hire_instance], "eae", mini_ontology)
+    # EAE is given its events: the prompt defines their classes only, as the released prompts do,
+    # and a sentence without events is not asked; an explicit class list is used as given
+    quiet = hire_instance.model_copy(update={"id": "x3", "events": []})
+    eae = requests_for([hire_instance, quiet], "eae", mini_ontology)
     assert eae[0].given and eae[0].id == "sample-en-0001:eae"
+    assert [r.types for r in eae] == [("StartPosition",)]
+    listed = requests_for([hire_instance, quiet], "eae", mini_ontology, types=["StartPosition", "Person"])
+    assert [r.types for r in listed] == [("StartPosition", "Person")] * 2
     bare = hire_instance.model_copy(update={"events": None})
     assert requests_for([bare], "ed", mini_ontology) == []
     with pytest.raises(ValueError, match="types must be"):
@@ -315,7 +321,9 @@ def test_constrained_random_model_on_the_sample_test_split(tmp_path_factory):
     save_model_dir(model, tokenizer, path)
     extractor = Extractor.load(path, builder, batch_size=16, max_new_tokens=64, constrained=True)
     predictions = extractor.extract(batch)
-    assert len(predictions) == 4 * len(test)
+    with_events = [i for i in test if i.events]
+    assert [r.task for r in batch].count("eae") == len(with_events) < len(test)
+    assert len(predictions) == 3 * len(test) + len(with_events)
     for prediction in predictions:
         allowed = builder.allowed(prediction.request.task, prediction.request.types, prediction.request.text)
         assert prediction.report.parseable, prediction.output

@@ -41,7 +41,7 @@ from ..conftest import REPO
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 NAME = "knowcoder-ie"
-SUITE = "sample-test"
+SUITE = "heldout"  # evaluation.suite: the held-out synthetic test split
 POOL = "knowcoder-test-cpu"
 GPU_POOL = "knowcoder-test-gpu"
 TEXT = "Ada Park joined Acme Corp in Paris."

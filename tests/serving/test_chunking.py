@@ -52,3 +52,17 @@ def test_chunks_cover_the_text_in_order_within_the_limit(text, max_chars, overla
     assert chunks[0].start == 0 and chunks[-1].start + len(chunks[-1].text) == len(text)
     for before, after in itertools.pairwise(chunks):
         assert before.start < after.start <= before.start + len(before.text)  # no gap, always progress
+
+
+def test_a_record_both_chunks_wrote_keeps_the_higher_confidence():
+    first, second = Chunk(0, TEXT[0:47]), Chunk(27, TEXT[27:66])
+    merged = merge_chunks(
+        TEXT,
+        [
+            (first, {"entities": [{"type": "Location", "text": "Paris", "confidence": 0.4}]}),
+            (second, {"entities": [{"type": "Location", "text": "Paris", "confidence": 0.7}]}),
+        ],
+    )
+    assert merged["entities"] == [
+        {"type": "Location", "text": "Paris", "confidence": 0.7, "start": 40, "end": 45}
+    ]

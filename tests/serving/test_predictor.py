@@ -6,13 +6,14 @@ so the planning and plumbing are checked exactly; the last ones run a tiny rando
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import pytest
 
 from knowcoder.config import EvaluationConfig, Params, PromptConfig
 from knowcoder.errors import ConfigError
-from knowcoder.inference.extract import ExtractionRequest, Extractor
+from knowcoder.inference.extract import ExtractionRequest, Extractor, Generated
 from knowcoder.prompts import PromptBuilder, PromptOptions
 from knowcoder.records import EventRecord
 from knowcoder.serving.predictor import PredictionInputError, Predictor, ServingConfig
@@ -30,10 +31,12 @@ class ScriptedExtractor(Extractor):
     batches: list[list[ExtractionRequest]] = field(default_factory=list)
     flags: list[bool] = field(default_factory=list)  # the constrained flag of each generate call
 
-    def generate(self, requests, *, progress=False):
+    def generate_scored(self, requests, *, progress=False):
         self.batches.append(list(requests))
         self.flags.append(self.constrained)
-        return [(self.script.get(r.task, "results = []"), 0, False) for r in requests]
+        # every character its own token, each written at p = 0.5
+        texts = [self.script.get(r.task, "results = []") for r in requests]
+        return [(Generated(t, list(range(1, len(t) + 1)), [math.log(0.5)] * len(t)), 0, False) for t in texts]
 
 
 @pytest.fixture
@@ -98,6 +101,7 @@ def test_eae_gets_the_ed_triggers_as_hints(scripted):
             "type": "StartPosition",
             "trigger": "joined",
             "arguments": [{"role": "employee", "type": "Person", "text": "Ada Park"}],
+            "confidence": pytest.approx(0.5),  # each of its tokens written at p = 0.5
         }
     ]
     assert set(result["report"]) == {"ed", "eae"} and result["report"]["eae"]["kept"] == 1
@@ -130,12 +134,16 @@ def test_every_output_key_and_record_shape(scripted):
     result = Predictor(scripted).predict(TEXT, ["Person", "Location", "Employment"])
     assert result == {
         "text": TEXT,
-        "entities": [{"type": "Person", "text": "Ada Park"}, {"type": "Location", "text": "Paris"}],
+        "entities": [
+            {"type": "Person", "text": "Ada Park", "confidence": pytest.approx(0.5)},
+            {"type": "Location", "text": "Paris", "confidence": pytest.approx(0.5)},
+        ],
         "relations": [
             {
                 "type": "Employment",
                 "head": {"type": "Person", "text": "Ada Park"},
                 "tail": {"type": "Organization", "text": "Acme Corp"},
+                "confidence": pytest.approx(0.5),
             }
         ],
         "events": [],

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 from mlflow.exceptions import MlflowException
 
 from knowcoder.errors import ConfigError
 from knowcoder.serving.pyfunc import REQUIREMENTS, log_pyfunc_model
 
-from ..conftest import FIXTURES
+from ..conftest import FIXTURES, REPO
 
 KEYS = {"text", "entities", "relations", "events", "report", "chunks"}
 TEXTS = ("Ada Park joined Acme Corp in Paris.", "Li Ming was hired by Bo Bank.", "Bo left Wuhan.")
@@ -187,3 +189,25 @@ def test_every_span_carries_offsets_into_the_text(served):
         assert {"start", "end"} <= set(entity)
         if entity["start"] is not None:
             assert TEXTS[0][entity["start"] : entity["end"]] == entity["text"]
+
+
+def test_the_mlmodel_names_no_path_of_the_logging_machine(logged, served_dir, served):
+    """Logged from a temporary folder, copied twice: the MLmodel holds no path of this machine, and
+    the copy loads (``served``) and predicts."""
+    info, _ = logged
+    mlmodel = (served_dir / "MLmodel").read_text()
+    logged_from = served_dir.parent  # the test's folder: store, artifacts and the sources logged
+    for local in (str(REPO), str(Path.home()), tempfile.gettempdir(), str(logged_from), "/work/", "file:"):
+        assert local not in mlmodel
+    config = yaml.safe_load(mlmodel)
+    pyfunc = config["flavors"]["python_function"]
+    assert config["artifact_path"] == "model" and pyfunc["model_code_path"] == "model_code.py"
+    assert {name: artifact for name, artifact in pyfunc["artifacts"].items()} == {
+        "model": {"path": "artifacts/model"},
+        "ontology": {"path": "artifacts/ontology.yaml"},
+        "prompt": {"path": "artifacts/prompt.json"},
+    }
+    assert info.model_uri.startswith("models:/")
+    (result,) = served.predict([{"text": TEXTS[0], "types": ["Person"]}])
+    assert result["text"] == TEXTS[0] and set(result["report"]) == {"ner"}
+    assert all(0 < entity["confidence"] <= 1 for entity in result["entities"])

@@ -13,7 +13,8 @@ A prompt longer than ``head_tokens + tail_tokens`` keeps its first ``head_tokens
 ``tail_tokens`` tokens, as the released evaluation did; where those and ``max_new_tokens`` would
 pass the model's ``max_position_embeddings``, both shrink in proportion to fit (and the evaluation
 report counts every prompt so cut). Every output goes through the safe
-parser with the classes and sentence of its own prompt.
+parser with the classes and sentence of its own prompt, and every record it yields gets a
+confidence from the probabilities of the tokens that wrote it (see ``inference.confidence``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
 
 from knowcoder.data.instance import Instance
+from knowcoder.inference.confidence import TokenLogProbs, record_confidences, token_ends
 from knowcoder.parser import ParseReport, parse_results
 from knowcoder.prompts import PromptBuilder
 from knowcoder.records import Record
@@ -153,6 +155,15 @@ class ExtractionRequest:
     given: tuple[Record, ...] = ()  # EAE: the events whose arguments are wanted (trigger hints)
 
 
+@dataclass(frozen=True)
+class Generated:
+    """One generated output: its text, where each token ends in it and each token's log-probability."""
+
+    text: str
+    ends: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+
+
 @dataclass
 class Prediction:
     request: ExtractionRequest
@@ -161,6 +172,14 @@ class Prediction:
     report: ParseReport
     prompt_tokens: int = 0
     truncated_prompt: bool = False
+    #: per record, in (0, 1]: the geometric mean probability of the tokens that wrote it
+    confidences: list[float] = field(default_factory=list)
+
+    def record_dicts(self) -> list[dict[str, Any]]:
+        """Each record's ``to_dict()`` with its ``confidence`` beside the record's own fields."""
+        if len(self.confidences) != len(self.records):
+            return [r.to_dict() for r in self.records]
+        return [{**r.to_dict(), "confidence": c} for r, c in zip(self.records, self.confidences, strict=True)]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -171,7 +190,7 @@ class Prediction:
             "text": self.request.text,
             "types": list(self.request.types),
             "output": self.output,
-            "records": [r.to_dict() for r in self.records],
+            "records": self.record_dicts(),
             "report": self.report.to_dict(),
         }
 
@@ -198,6 +217,9 @@ def requests_for(
 
     ``types``: ``"dataset"`` (the classes the data uses, like a benchmark's label set), ``"instance"``
     (each sentence's own gold classes: an oracle, for debugging), or an explicit list.
+
+    EAE is given its events (trigger and type), so with ``"dataset"`` its prompt defines the classes
+    of the given events, as the released EAE prompts do, and a sentence without events is not asked.
     """
     task_obj = get_task(task)
     fixed: list[str] | None = None
@@ -214,6 +236,10 @@ def requests_for(
             continue
         chosen = fixed if fixed is not None else task_obj.positive_types(instance)
         given = tuple(gold) if task_obj.name == "eae" else ()
+        if given and types == "dataset":
+            chosen = list(dict.fromkeys(record.type for record in given))
+        elif task_obj.name == "eae" and types == "dataset":
+            continue
         requests.append(
             ExtractionRequest(
                 f"{instance.id}:{task_obj.name}",
@@ -316,14 +342,20 @@ class Extractor:
         self, requests: Sequence[ExtractionRequest], *, progress: bool = False
     ) -> list[tuple[str, int, bool]]:
         """(output text, prompt tokens, prompt shortened) per request, in request order."""
+        return [(w.text, n, cut) for w, n, cut in self.generate_scored(requests, progress=progress)]
+
+    def generate_scored(
+        self, requests: Sequence[ExtractionRequest], *, progress: bool = False
+    ) -> list[tuple[Generated, int, bool]]:
+        """``generate``, with each output's token ends and log-probabilities."""
         encoded = [self.prompt_ids(request) for request in requests]
-        outputs: list[tuple[str, int, bool]] = [("", 0, False)] * len(requests)
+        outputs: list[tuple[Generated, int, bool]] = [(Generated(""), 0, False)] * len(requests)
         batches = self.batches([len(ids) for ids, _ in encoded])
         iterator: Iterable[list[int]] = batches
         if progress:
-            from tqdm import tqdm
+            from knowcoder.console import track  # the pipeline's display when open, else tqdm
 
-            iterator = tqdm(batches, desc="generate", unit=" batch", disable=None)
+            iterator = track(batches, "generate", unit="batch")
         for batch in iterator:
             texts = self._generate_batch([encoded[i][0] for i in batch], [requests[i] for i in batch])
             for index, text in zip(batch, texts, strict=True):
@@ -348,11 +380,14 @@ class Extractor:
             batches.append([index])
         return batches
 
-    def _generate_batch(self, prompts: list[list[int]], requests: list[ExtractionRequest]) -> list[str]:
+    def _generate_batch(self, prompts: list[list[int]], requests: list[ExtractionRequest]) -> list[Generated]:
+        from transformers import LogitsProcessorList
+
         device = next(self.model.parameters()).device
-        kwargs: dict[str, Any] = {}
+        scores = TokenLogProbs()  # first in the list: it sees the model's scores before any constraint
+        kwargs: dict[str, Any] = {"logits_processor": LogitsProcessorList([scores])}
         if self.constrained:
-            kwargs["logits_processor"] = self._constraint(requests)
+            kwargs["logits_processor"].extend(self._constraint(requests))
         else:
             kwargs.update(stop_strings=list(STOP_STRINGS), tokenizer=self.tokenizer)
         with torch.inference_mode():
@@ -370,14 +405,33 @@ class Extractor:
                 **kwargs,
             )
         new = generated[:, input_ids.shape[1] :]
-        if self.constrained:
-            # the bytes the grammar checked: decode() may drop a WordPiece's leading space or
-            # clean up spaces across tokens, and the parser must see what the constraint allowed
-            tokens = self._trie.tokens
-            return [
-                b"".join(tokens.get(t, b"") for t in row).decode("utf-8", "replace") for row in new.tolist()
-            ]
-        return [self.tokenizer.decode(row, skip_special_tokens=True) for row in new]
+        logprobs = scores.table(new).tolist()
+        written = []
+        for row, row_logprobs in zip(new.tolist(), logprobs, strict=True):
+            # constrained: the bytes the grammar checked (decode() may drop a WordPiece's leading
+            # space or clean up spaces across tokens, and the parser must see what was allowed)
+            pieces = [self._trie.tokens.get(t, b"") for t in row] if self.constrained else None
+
+            def prefix(k: int, row: list[int] = row, pieces: list[bytes] | None = pieces) -> int:
+                if pieces is not None:
+                    return len(b"".join(pieces[:k]).decode("utf-8", "replace"))
+                return len(self.tokenizer.decode(row[:k], skip_special_tokens=True))
+
+            if pieces is not None:
+                text = b"".join(pieces).decode("utf-8", "replace")
+            else:
+                text = self.tokenizer.decode(row, skip_special_tokens=True)
+            wrote = self._written_length(row)  # the padding after it decodes to nothing
+            written.append(Generated(text, token_ends(wrote, prefix), row_logprobs[:wrote]))
+        return written
+
+    def _written_length(self, row: list[int]) -> int:
+        """How many of a row's new tokens the model wrote: through its end-of-sequence, before padding."""
+        ends = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id} - {None}
+        for at, token in enumerate(row):
+            if token in ends:
+                return at + 1
+        return len(row)
 
     def _batch_inputs(
         self, prompts: list[list[int]], device: torch.device
@@ -523,10 +577,23 @@ class Extractor:
     def extract(self, requests: Sequence[ExtractionRequest], *, progress: bool = False) -> list[Prediction]:
         """Generate for every request and parse each output against its own prompt's classes."""
         predictions = []
-        for request, (text, n_prompt, shortened) in zip(
-            requests, self.generate(requests, progress=progress), strict=True
+        for request, (written, n_prompt, shortened) in zip(
+            requests, self.generate_scored(requests, progress=progress), strict=True
         ):
             allowed = self.builder.allowed(request.task, request.types, request.text)
-            parsed = parse_results(text, request.task, allowed, **self.parser_limits)
-            predictions.append(Prediction(request, text, parsed.records, parsed.report, n_prompt, shortened))
+            parsed = parse_results(written.text, request.task, allowed, **self.parser_limits)
+            confidences = record_confidences(
+                written.text,
+                parsed.records,
+                written.ends,
+                written.logprobs,
+                request.task,
+                allowed,
+                self.parser_limits,
+            )
+            predictions.append(
+                Prediction(
+                    request, written.text, parsed.records, parsed.report, n_prompt, shortened, confidences
+                )
+            )
         return predictions

@@ -100,12 +100,14 @@ def place_records(result: Mapping[str, Any], chunk: Chunk) -> dict[str, Any]:
 
 
 def _key(record: Mapping[str, Any]) -> tuple:
-    """What makes two placed records the same: every field, nested spans included (offsets too)."""
+    """What makes two placed records the same: every field, nested spans included (offsets too),
+    but not the confidence of the output that wrote it."""
     return tuple(
         (name, _key(value) if isinstance(value, Mapping) else tuple(map(_key, value)))
         if isinstance(value, Mapping | list)
         else (name, value)
         for name, value in sorted(record.items())
+        if name != "confidence"
     )
 
 
@@ -115,16 +117,19 @@ def merge_chunks(text: str, parts: Sequence[tuple[Chunk, Mapping[str, Any]]]) ->
     ``report`` maps each task to the list of its per-chunk parse reports (one entry for a short text).
     """
     merged: dict[str, Any] = {"text": text, "entities": [], "relations": [], "events": []}
-    seen: dict[str, set[tuple]] = {"entities": set(), "relations": set(), "events": set()}
+    seen: dict[str, dict[tuple, dict[str, Any]]] = {"entities": {}, "relations": {}, "events": {}}
     reports: dict[str, list[Any]] = {}
     for chunk, result in parts:
         placed = place_records(result, chunk)
         for kind in ("entities", "relations", "events"):
             for record in placed[kind]:
                 key = _key(record)
-                if key not in seen[kind]:
-                    seen[kind].add(key)
+                first = seen[kind].get(key)
+                if first is None:
+                    seen[kind][key] = record
                     merged[kind].append(record)
+                elif "confidence" in record:  # written twice (an overlap): the surer of the two
+                    first["confidence"] = max(first.get("confidence", 0.0), record["confidence"])
         for task, report in result.get("report", {}).items():
             reports.setdefault(task, []).append(report)
     merged["report"] = {task: found[0] if len(found) == 1 else found for task, found in reports.items()}

@@ -341,19 +341,18 @@ class Predictor:
 
     @staticmethod
     def _result(index: int, job: Job, found: Mapping[str, Prediction]) -> dict[str, Any]:
-        records: dict[str, list[Record]] = {}
+        records: dict[str, list[dict[str, Any]]] = {}
         report: dict[str, Any] = {}
         for task in job.plan.tasks:
             prediction = found.get(f"{index}:{task}")
             if prediction is not None:
-                records[task] = prediction.records
+                records[task] = prediction.record_dicts()
                 report[task] = prediction.report.to_dict()
-        events = _merge_events(records.get("eae", []), _as_events(records.get("ed", [])))
         return {
             "text": job.text,
-            "entities": [r.to_dict() for r in records.get("ner", [])],
-            "relations": [r.to_dict() for r in records.get("re", [])],
-            "events": [r.to_dict() for r in events],
+            "entities": records.get("ner", []),
+            "relations": records.get("re", []),
+            "events": _merge_events(records.get("eae", []), records.get("ed", [])),
             "report": report,
         }
 
@@ -364,8 +363,22 @@ def _as_events(records: Iterable[Record]) -> tuple[EventRecord, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def _merge_events(with_arguments: Iterable[Record], detected: Iterable[EventRecord]) -> list[EventRecord]:
-    """EAE's events, then every detected trigger EAE did not return, so no detection is lost."""
-    events = [r for r in with_arguments if isinstance(r, EventRecord)]
-    seen = {(e.type, e.trigger) for e in events}
-    return events + [e for e in detected if (e.type, e.trigger) not in seen]
+def _merge_events(
+    with_arguments: list[dict[str, Any]], detected: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """EAE's events, then every ED trigger EAE did not return (argument-less), so no detection is lost.
+
+    Each keeps the ``confidence`` of the output that wrote it.
+    """
+    events = [e for e in with_arguments if "trigger" in e]
+    seen = {(e["type"], e["trigger"]) for e in events}
+    for trigger in detected:
+        key = (trigger["type"], trigger["trigger"])
+        if key not in seen:
+            seen.add(key)
+            events.append({"type": key[0], "trigger": key[1], "arguments": [], **_confidence(trigger)})
+    return events
+
+
+def _confidence(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {"confidence": record["confidence"]} if "confidence" in record else {}

@@ -1,7 +1,8 @@
 """The trained model as an MLflow pyfunc: rows of text (and wanted classes) in, one record dict per row out.
 
 The logged model carries three artifacts: the model directory (weights and tokenizer), the
-ontology YAML and ``prompt.json`` (the :class:`ServingConfig` in its flat form). Input rows have
+ontology YAML and ``prompt.json`` (the :class:`ServingConfig` in its flat form); its MLmodel file
+names no path of the machine that logged it (see :class:`_PortablePyfunc`). Input rows have
 ``text``, optionally ``types`` (a list of class names or a comma-separated string; all classes
 when absent) and ``ontology`` (the YAML of an ontology to use instead of the packaged one).
 """
@@ -22,8 +23,8 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from mlflow.models import ModelSignature
-from mlflow.models.model import ModelInfo
+from mlflow.models import Model, ModelSignature
+from mlflow.models.model import MLMODEL_FILE_NAME, ModelInfo
 from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
 
@@ -231,8 +232,10 @@ def log_pyfunc_model(
     name: str = "model",
     registered_model_name: str | None = None,
     extra: Mapping[str, Any] | None = None,
+    run_id: str | None = None,
 ) -> ModelInfo:
-    """Log ``model_dir`` with its ontology and prompt options as a pyfunc model of the active run.
+    """Log ``model_dir`` with its ontology and prompt options as a pyfunc model of ``run_id`` (default:
+    the active run), leaving that run's status as it is.
 
     ``prompt_options`` is the flat :meth:`ServingConfig.from_dict` form; ``extra`` is stored in the
     MLmodel metadata (e.g. the params digest or data versions).
@@ -248,8 +251,14 @@ def log_pyfunc_model(
     with tempfile.TemporaryDirectory() as scratch:
         prompt_file = Path(scratch) / PROMPT_FILE
         prompt_file.write_text(json.dumps(config.to_dict(), indent=2), encoding="utf-8")
-        info = mlflow.pyfunc.log_model(
+        # Model.log is what mlflow.pyfunc.log_model calls; it takes the run by id, so that logging on a
+        # run that another process owns (the pipeline's parent run) neither starts nor ends it
+        info = Model.log(
+            artifact_path=None,
             name=name,
+            flavor=_PortablePyfunc(name),
+            flavor_name="pyfunc.ModelFromCode",
+            run_id=run_id,
             python_model=str(MODEL_CODE),
             artifacts={
                 MODEL_ARTIFACT: str(model_dir),
@@ -264,6 +273,37 @@ def log_pyfunc_model(
             metadata=metadata,
         )
     return info
+
+
+class _PortablePyfunc:
+    """``mlflow.pyfunc`` as the flavor ``Model.log`` saves with, writing an MLmodel free of local paths.
+
+    MLflow records where each artifact was copied from (``uri``), the path of the model code and
+    the artifact store's location; loading reads none of them (artifacts come from their ``path``
+    inside the model, the code from its file name), so they are dropped or cut to the name.
+    """
+
+    __name__ = "mlflow.pyfunc"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def save_model(self, path: str, mlflow_model: Model, **kwargs: Any) -> None:
+        mlflow.pyfunc.save_model(path=path, mlflow_model=mlflow_model, **kwargs)
+        portable_mlmodel(mlflow_model, self.name)
+        mlflow_model.save(str(Path(path) / MLMODEL_FILE_NAME))
+
+
+def portable_mlmodel(model: Model, name: str) -> Model:
+    """``model`` without the logging machine's paths: artifact ``uri``s, ``model_code_path``'s folder
+    and the store location in ``artifact_path`` (which becomes ``name``, as in MLflow 2)."""
+    model.artifact_path = name
+    config = model.flavors.get(mlflow.pyfunc.FLAVOR_NAME, {})
+    for artifact in config.get("artifacts", {}).values():
+        artifact.pop("uri", None)
+    if config.get("model_code_path"):
+        config["model_code_path"] = Path(config["model_code_path"]).name
+    return model
 
 
 def _checked_model_dir(path: Path) -> Path:

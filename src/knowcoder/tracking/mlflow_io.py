@@ -247,6 +247,13 @@ class TrainingCurves(TrainerCallback):
             for name in ("loss", "learning_rate", "grad_norm")
             if isinstance(logs.get(name), int | float)
         }
+        values.update(  # IE scores on the dev sample (knowcoder.training.dev): dev/loss, dev/ner/f1, ...
+            {
+                f"{self.prefix}{k}": float(v)
+                for k, v in logs.items()
+                if k.startswith("dev/") and isinstance(v, int | float)
+            }
+        )
         now, tokens = time.perf_counter(), state.num_input_tokens_seen
         if self._last is not None and now > self._last[0] and "loss" in logs:
             values[f"{self.prefix}tokens_per_s"] = (tokens - self._last[1]) / (now - self._last[0])
