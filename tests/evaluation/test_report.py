@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from knowcoder.evaluation.bootstrap import Bootstrap
 from knowcoder.evaluation.matching import Counts
 from knowcoder.evaluation.metrics import EvaluationResult, Scorer
 from knowcoder.evaluation.report import ReportPaths, example_counts, example_f1, write_report
@@ -80,8 +81,10 @@ CASES: list[tuple[str, str, str, str, str, list[Record], str]] = [
 ]
 
 
-def evaluate(cases=CASES) -> tuple[EvaluationResult, list[dict[str, Any]]]:
-    scorer, examples = Scorer(), []
+def evaluate(
+    cases=CASES, bootstrap: Bootstrap | None = None
+) -> tuple[EvaluationResult, list[dict[str, Any]]]:
+    scorer, examples = Scorer(bootstrap=bootstrap), []
     for example_id, task, dataset, lang, text, gold, output in cases:
         allowed = (
             Allowed(types=NER_TYPES, sentence=text) if task == "ner" else Allowed(**RE_ALLOWED, sentence=text)
@@ -288,3 +291,21 @@ def test_malformed_examples_are_refused_with_the_key(tmp_path: Path) -> None:
     bad = {**examples[0], "pred": [{"type": "Person"}]}
     with pytest.raises(ValueError, match=r"'ner-en-1'.*'text'"):
         write_report(result, [bad], tmp_path, title="t")
+
+
+def test_intervals_end_the_headline_and_language_tables(tmp_path: Path) -> None:
+    result, examples = evaluate(bootstrap=Bootstrap())
+    paths = write_report(result, examples, tmp_path, title="with intervals")
+    md = paths.markdown.read_text(encoding="utf-8")
+    assert "| task | level | P | R | F1 | TP | FP | FN | F1 [95% CI] |" in md
+    # RE strict: re-en-1 (TP 1) and re-zh-1 (FP 1, FN 1) -> F1 2/(2+1+1) = 50.00; drawing the two
+    # sentences gives 100 (en twice), 50 (one each) or 0 (zh twice): the interval spans 0 to 100
+    assert "| re | strict | 50.00 | 50.00 | 50.00 | 1 | 1 | 1 | 50.00 [0.00, 100.00] |" in md
+    assert "| re | boundary | 100.00 | 100.00 | 100.00 | 2 | 0 | 0 |  |" in md  # headline level only
+    assert "| re | en | 100.00 | 100.00 | 100.00 | 1 | 0 | 0 | 1 | 100.00 [100.00, 100.00] |" in md
+    assert "<th>F1 [95% CI]</th>" in paths.html.read_text(encoding="utf-8")
+    metrics = json.loads(paths.metrics.read_text(encoding="utf-8"))
+    assert (metrics["re.f1_ci_low"], metrics["re.f1_ci_high"]) == (0.0, 1.0)
+    assert metrics["ner.f1_ci_low"] <= metrics["ner.f1"] <= metrics["ner.f1_ci_high"]
+    # by dataset: no interval column
+    assert "| task | dataset | P | R | F1 | TP | FP | FN | instances |\n" in md

@@ -12,6 +12,7 @@ from knowcoder.training.data import (
     TokenStats,
     encode_example,
     pack_documents,
+    shuffle_buffered,
 )
 
 BOS, EOS, PAD = 1, 2, 0
@@ -169,3 +170,30 @@ def test_padding_collator_masks_padding_in_labels(tokenizer):
     assert stats.total_tokens == 2 * width and stats.real_tokens == short["length"] + long["length"]
     wide = PaddingCollator(tokenizer.pad_token_id, multiple_of=8)([short])
     assert wide["input_ids"].shape[1] % 8 == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(items=st.lists(st.integers(), max_size=60), buffer=st.integers(1, 80), seed=st.integers(0, 5))
+def test_buffered_shuffle_is_a_seeded_permutation(items, buffer, seed):
+    shuffled = list(shuffle_buffered(items, buffer=buffer, seed=seed))
+    assert sorted(shuffled) == sorted(items)
+    assert shuffled == list(shuffle_buffered(items, buffer=buffer, seed=seed))
+    if buffer == 1:
+        assert shuffled == items
+
+
+def test_buffered_shuffle_spreads_the_documents_of_one_sentence_over_rows():
+    """Four documents per sentence, side by side in the corpus: packed in corpus order, a row of
+    eight documents holds two sentences; drawn from a buffer, it holds documents of many."""
+    documents = [[1000 + sentence, 3 + task] for sentence in range(200) for task in range(4)]
+
+    def sentences_per_row(order):
+        rows = list(pack_documents(order, max_length=32, bos_id=BOS, eos_id=EOS, pad_id=PAD))
+        return [len({t for t in row["input_ids"] if t >= 1000}) for row in rows]
+
+    in_order = sentences_per_row(documents)
+    shuffled = sentences_per_row(list(shuffle_buffered(documents, buffer=512, seed=0)))
+    assert max(in_order) == 2
+    assert sum(shuffled) / len(shuffled) > 6
+    with pytest.raises(ValueError, match="buffer must be at least 1"):
+        list(shuffle_buffered(documents, buffer=0, seed=0))

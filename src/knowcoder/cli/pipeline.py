@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from knowcoder.cli.common import print_json
@@ -69,18 +70,78 @@ def run_pipeline(args: argparse.Namespace) -> int:
     overrides = _flow_overrides(args)
     if args.no_cache:
         overrides.append("pipeline.cache=false")
-    state = pipeline_flow(
-        params_path=args.params,
-        profile=args.profile,
-        overrides=overrides,
-        start_at=args.start_at,
-        stop_after=args.stop_after,
-        skip_align=args.skip_align,
-        version_data_changes=args.version_data,
-        return_state=True,
+    options = {
+        "params_path": args.params,
+        "profile": args.profile,
+        "overrides": overrides,
+        "start_at": args.start_at,
+        "stop_after": args.stop_after,
+        "skip_align": args.skip_align,
+        "version_data_changes": args.version_data,
+        "return_state": True,
+    }
+    if args.verbose:  # every library's own output, as the libraries print it
+        summary = _result(pipeline_flow(**options))
+        print_json(summary)
+        _print_where(summary)
+        return 0
+    return _run_with_console(args, pipeline_flow, options)
+
+
+def _run_with_console(args: argparse.Namespace, pipeline_flow: Any, options: dict[str, Any]) -> int:
+    """The flow behind one progress display; library output to a log file; a summary table at the end."""
+    import json
+    import logging
+
+    from knowcoder import console
+    from knowcoder.cli.common import params_from
+
+    params = params_from(args)
+    log_file = console.log_path_for(params.paths.artifacts)
+    stream = sys.stderr
+    print(
+        f"Starting the pipeline (Prefect, MLflow); library output goes to {console.shown_path(log_file)}",
+        file=stream,
+        flush=True,
     )
-    summary = _result(state)
-    print_json(summary)
+    try:
+        with console.pipeline_console(log_file, stream):
+            summary = _result(pipeline_flow(**options))
+            json_file = log_file.with_suffix(".json")
+            json_file.write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            _log_to_run(summary, log_file)
+    except BaseException:
+        print(f"Log file: {console.shown_path(log_file)} (the details)", file=stream, flush=True)
+        raise
+    finally:
+        # Prefect stops its temporary server as the process exits: that INFO line is for no one
+        logging.getLogger("prefect").setLevel(logging.WARNING)
+    report = Path(params.paths.artifacts) / "evaluation" / params.evaluation.suite
+    evaluated = "evaluate" in summary["stages"]
+    scores = console.read_scores(report / "headline.json") if evaluated else {}
+    table = console.summary_table(
+        summary,
+        scores=scores or summary.get("metrics", {}),
+        tasks=params.evaluation.tasks,
+        suite=params.evaluation.suite,
+        report=report / "report.html" if evaluated else None,
+        log_file=log_file,
+        json_file=json_file,
+    )
+    print("\n" + table, file=stream, flush=True)
+    if not sys.stdout.isatty():  # scripts read the summary from stdout; a terminal has the table
+        print_json(summary)
+    return 0
+
+
+def _log_to_run(summary: dict[str, Any], log_file: Path) -> None:
+    """The log file as an artifact of the pipeline's MLflow run (``logs/``)."""
+    from knowcoder.tracking.mlflow_io import Tracker
+
+    Tracker(summary["run_id"]).artifact(log_file, "logs")
+
+
+def _print_where(summary: dict[str, Any]) -> None:
     print(f"\nMLflow run:  {summary['mlflow_run']}", file=sys.stderr)
     print(f"MLflow UI:   {summary['mlflow_ui']}   (then open the run link above)", file=sys.stderr)
     if "registry" in summary:
@@ -90,7 +151,6 @@ def run_pipeline(args: argparse.Namespace) -> int:
             print(f"Unchanged:   {registry['uri']} (registered by an earlier run)", file=sys.stderr)
         else:
             print(f"Registered:  {registry['uri']} ({role}: {summary['promotion']})", file=sys.stderr)
-    return 0
 
 
 def run_ci_evaluate(args: argparse.Namespace) -> int:

@@ -35,6 +35,8 @@ Flat metric names (``EvaluationResult.to_dict``), segments joined by dots::
     <task>[.<scope>].<level>.<stat>    stat: tp fp fn precision recall f1
     <task>[.<scope>].<headline stat>   precision recall f1 of the headline level, e.g. ner.f1
     <task>[.<scope>].instances         instances scored
+    <task>[.lang.<l>].f1_ci_low        bootstrap interval of the headline F1 over sentences (only
+    <task>[.lang.<l>].f1_ci_high       when the scorer was given a ``Bootstrap``; overall and per language)
     <task>.unannotated                 instances skipped because the task is not annotated
                                        (a task never scored reports only this and its parse counts)
     parse.<task>.<count>               outputs unparseable hallucinated_types hallucinated_spans
@@ -54,6 +56,7 @@ from dataclasses import asdict, astuple, dataclass, field
 from typing import Any
 
 from knowcoder.data.instance import Instance
+from knowcoder.evaluation.bootstrap import Bootstrap
 from knowcoder.evaluation.matching import Counts, Item, match_items  # moved there; still importable here
 from knowcoder.parser import ParseReport
 from knowcoder.records import EntityRecord, EventRecord, Record, RelationRecord, TriggerRecord
@@ -138,10 +141,14 @@ class ParseCounts:
 
 @dataclass(frozen=True)
 class ScopeScores:
-    """Counts of every level of a task over one slice of the data."""
+    """Counts of every level of a task over one slice of the data.
+
+    ``f1_interval``: the bootstrap interval (low, high) of the headline F1, when one was drawn.
+    """
 
     instances: int
     levels: dict[str, Counts]
+    f1_interval: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +187,9 @@ class EvaluationResult:
                 headline = scoped.levels[scores.headline]
                 for stat in ("precision", "recall", "f1"):
                     _put(out, f"{prefix}.{stat}", getattr(headline, stat))
+                if scoped.f1_interval is not None:
+                    _put(out, f"{prefix}.f1_ci_low", scoped.f1_interval[0])
+                    _put(out, f"{prefix}.f1_ci_high", scoped.f1_interval[1])
             _put(out, f"{name}.unannotated", scores.unannotated)
             for key, value in asdict(scores.parse).items():
                 _put(out, f"parse.{name}.{key}", value)
@@ -219,16 +229,23 @@ def _put(out: dict[str, float], key: str, value: float) -> None:
 class _Slice:
     instances: int = 0
     levels: dict[str, Counts] = field(default_factory=dict)
+    sentences: list[tuple[int, int, int]] = field(default_factory=list)  # headline TP, FP, FN of each
 
 
 class Scorer:
-    """Accumulates gold and predicted records instance by instance, then reports micro scores."""
+    """Accumulates gold and predicted records instance by instance, then reports micro scores.
 
-    def __init__(self, ontology: Ontology | None = None, *, lenient: bool = False) -> None:
+    With ``bootstrap``, each task's headline F1, overall and per language, also gets an interval.
+    """
+
+    def __init__(
+        self, ontology: Ontology | None = None, *, lenient: bool = False, bootstrap: Bootstrap | None = None
+    ) -> None:
         if lenient and ontology is None:
             raise ValueError("lenient=True needs the type hierarchy; pass ontology=load_ontology(path)")
         self.ontology = ontology
         self.lenient = lenient
+        self.bootstrap = bootstrap
         self._slices: dict[tuple[str, str, str], _Slice] = defaultdict(_Slice)
         self._per_type: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)  # (type, tp|fp|fn)
         self._confusion: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
@@ -268,6 +285,7 @@ class Scorer:
                 len(pairs), len(spurious), len(missed)
             )
             if index == 0:
+                scope.sentences.append((len(pairs), len(spurious), len(missed)))
                 self._count_types(name, pairs, missed, spurious)
         if report is not None:
             self._parse[name] += ParseCounts(
@@ -322,13 +340,18 @@ class Scorer:
         metrics = TASK_METRICS[name]
         keys = [key for key in self._slices if key[0] == name]
 
-        def merge(selected: Iterable[tuple[str, str, str]]) -> ScopeScores:
+        def merge(selected: Iterable[tuple[str, str, str]], interval: bool = False) -> ScopeScores:
             instances, levels = 0, {level.name: Counts() for level in metrics.levels}
+            sentences: list[tuple[int, int, int]] = []
             for key in selected:
                 instances += self._slices[key].instances
+                sentences += self._slices[key].sentences
                 for level, counts in self._slices[key].levels.items():
                     levels[level] += counts
-            return ScopeScores(instances, levels)
+            drawn = None
+            if interval and self.bootstrap is not None and sentences:
+                drawn = self.bootstrap.f1_interval(sentences)
+            return ScopeScores(instances, levels, drawn)
 
         datasets = sorted({key[1] for key in keys})
         langs = sorted({key[2] for key in keys})
@@ -337,9 +360,9 @@ class Scorer:
         return TaskScores(
             task=name,
             headline=metrics.headline,
-            overall=merge(keys),
+            overall=merge(keys, interval=True),
             by_dataset={d: merge(k for k in keys if k[1] == d) for d in datasets},
-            by_lang={lang: merge(k for k in keys if k[2] == lang) for lang in langs},
+            by_lang={lang: merge((k for k in keys if k[2] == lang), interval=True) for lang in langs},
             by_dataset_lang={(k[1], k[2]): merge([k]) for k in sorted(keys)},
             per_type={t: Counts(table[t, "tp"], table[t, "fp"], table[t, "fn"]) for t in sorted(types)},
             confusion=dict(sorted(self._confusion[name].items())),

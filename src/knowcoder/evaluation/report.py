@@ -4,7 +4,9 @@
 ``report.md``, ``report.html`` (the same content, one standalone page) and two PNG plots. Scores in
 the tables are percentages with two decimals. Model outputs are untrusted: the page escapes every
 string and forbids scripts; in markdown, text is escaped and raw outputs sit in code fences they
-cannot close. Rows and keys are sorted, so two reports of the same model diff cleanly.
+cannot close. Rows and keys are sorted, so two reports of the same model diff cleanly. When the
+result carries bootstrap intervals, the headline and per-language tables end with a column
+``F1 [95% CI]``: the F1 and its interval, e.g. ``52.00 [45.00, 59.00]``.
 
 Worst examples are ranked per task by example-level F1 of the headline level (``example_counts``),
 lowest first, ties broken by most errors, then by id. Only examples with at least one error are
@@ -256,13 +258,39 @@ def _score_cells(c: Counts) -> tuple[str, ...]:
     return (*map(_pct, (c.precision, c.recall, c.f1)), *map(str, (c.tp, c.fp, c.fn)))
 
 
+def _has_intervals(result: EvaluationResult) -> bool:
+    return any(s.overall.f1_interval is not None for s in result.tasks.values())
+
+
+def _interval_cell(scope: ScopeScores, headline: str) -> str:
+    if scope.f1_interval is None:
+        return ""
+    low, high = scope.f1_interval
+    return f"{_pct(scope.levels[headline].f1)} [{_pct(low)}, {_pct(high)}]"
+
+
+_CI_HEADER = "F1 [95% CI]"
+
+
 def _scope_table(result: EvaluationResult, label: str, pick: str) -> _Block:
     rows = []
+    ci = _has_intervals(result) and pick == "by_lang"
     for task, scores in result.tasks.items():
         scoped: dict[str, ScopeScores] = getattr(scores, pick)
         for name, scope in sorted(scoped.items()):
-            rows.append((task, name, *_score_cells(scope.levels[scores.headline]), str(scope.instances)))
-    return _table(("task", label, *_SCORE_HEADER, "instances"), rows)
+            row = (task, name, *_score_cells(scope.levels[scores.headline]), str(scope.instances))
+            rows.append((*row, _interval_cell(scope, scores.headline)) if ci else row)
+    return _table(("task", label, *_SCORE_HEADER, "instances", *([_CI_HEADER] if ci else [])), rows)
+
+
+def _headline_table(scored: Mapping[str, TaskScores], ci: bool) -> _Block:
+    rows = []
+    for task, scores in scored.items():
+        for level, counts in scores.overall.levels.items():
+            row = (task, level, *_score_cells(counts))
+            interval = _interval_cell(scores.overall, level) if level == scores.headline else ""
+            rows.append((*row, interval) if ci else row)
+    return _table(("task", "level", *_SCORE_HEADER, *([_CI_HEADER] if ci else [])), rows)
 
 
 def _records_table(example: _Example) -> _Block:
@@ -311,10 +339,7 @@ def _document(
         _heading(1, title),
         _Block("para", f"Scores are micro P/R/F1 in percent; matching is {mode}; headline level first."),
         _heading(2, "Headline scores"),
-        _table(
-            ("task", "level", *_SCORE_HEADER),
-            [(t, lv, *_score_cells(c)) for t, s in scored.items() for lv, c in s.overall.levels.items()],
-        ),
+        _headline_table(scored, _has_intervals(result)),
         _heading(2, "By dataset"),
         _scope_table(result, "dataset", "by_dataset"),
         _heading(2, "By language"),

@@ -3,7 +3,9 @@
 Predictions files hold one JSON object per instance and task: ``{"id": "<instance id>:<task>",
 "task", "records": [...]}`` and/or ``"output"`` (raw model code, parsed here when ``records``
 is absent). Everything the stage writes goes to one directory: ``predictions.jsonl`` (when it
-generated), ``metrics.json``, ``per_type.csv``, ``report.md``, ``report.html`` and plots.
+generated), ``metrics.json``, ``headline.json``, ``per_type.csv``, ``report.md``, ``report.html``
+and plots. Each headline F1 (task-level and per language) comes with a 95 % bootstrap interval over
+sentences (``<task>.f1_ci_low`` / ``<task>.f1_ci_high``, see ``knowcoder.evaluation.bootstrap``).
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from knowcoder.config import Params
+from knowcoder.config import EvaluationConfig, Params, SuiteConfig
 from knowcoder.data.instance import Instance
 from knowcoder.data.jsonl import iter_jsonl, read_instances, write_jsonl
 from knowcoder.errors import DataFormatError
-from knowcoder.evaluation.metrics import EvaluationResult, Scorer
+from knowcoder.evaluation.bootstrap import Bootstrap
+from knowcoder.evaluation.metrics import TASK_METRICS, EvaluationResult, Scorer
 from knowcoder.parser import ParseReport, parse_results
 from knowcoder.prompts import PromptBuilder, PromptOptions
 from knowcoder.records import Record, record_from_dict
@@ -34,6 +37,17 @@ class EvaluationRun:
     result: EvaluationResult
     out_dir: Path
     examples: list[dict[str, Any]]
+
+
+#: intervals drawn when the caller names no settings (``evaluation.bootstrap_*`` defaults)
+DEFAULT_BOOTSTRAP = Bootstrap()
+
+
+def bootstrap_from(config: EvaluationConfig) -> Bootstrap | None:
+    """The interval settings of ``config``; None when ``bootstrap_resamples`` is 0."""
+    if config.bootstrap_resamples == 0:
+        return None
+    return Bootstrap(resamples=config.bootstrap_resamples, seed=config.bootstrap_seed)
 
 
 def read_gold(paths: Iterable[str | Path], split: str | None) -> list[Instance]:
@@ -82,12 +96,14 @@ def score(
     tasks: Sequence[str],
     lenient: bool = False,
     truncated: frozenset[str] = frozenset(),
+    bootstrap: Bootstrap | None = DEFAULT_BOOTSTRAP,
 ) -> tuple[EvaluationResult, list[dict[str, Any]]]:
     """Score every annotated (instance, task); a missing prediction counts as an empty one.
 
     ``truncated``: prediction ids whose prompt was cut to fit the model (counted per task).
+    ``bootstrap``: how each headline F1's interval is drawn; None: no intervals.
     """
-    scorer = Scorer(ontology, lenient=lenient)
+    scorer = Scorer(ontology, lenient=lenient, bootstrap=bootstrap)
     examples = []
     for instance in gold:
         for name in tasks:
@@ -123,12 +139,20 @@ def score(
 
 
 def headline(metrics: Mapping[str, float]) -> dict[str, float]:
-    """Task-level, per-language and parse metrics: the numbers to compare runs by."""
-    return {
-        k: v
-        for k, v in metrics.items()
-        if k.count(".") == 1 or (".lang." in k and k.count(".") == 3) or k.startswith("parse.")
-    }
+    """Task-level, per-language and parse metrics: the numbers to compare runs by.
+
+    A name may start with a report suite's name (``sample-test.ner.f1``); the rest decides.
+    """
+    return {k: v for k, v in metrics.items() if _is_headline(_without_suite(k))}
+
+
+def _without_suite(name: str) -> str:
+    first, _, rest = name.partition(".")
+    return rest if rest and first not in TASK_METRICS and first != "parse" else name
+
+
+def _is_headline(name: str) -> bool:
+    return name.count(".") == 1 or (".lang." in name and name.count(".") == 3) or name.startswith("parse.")
 
 
 def write_outputs(
@@ -196,20 +220,62 @@ def evaluate_model(
     progress: bool = True,
 ) -> EvaluationRun:
     """Generate with ``model`` for every instance and task of the gold data, then score."""
-    from knowcoder.inference.extract import requests_for
-
-    config = params.evaluation
-    out_dir = Path(out_dir)
-    gold = read_gold(gold_paths, config.split)
     builder = PromptBuilder(ontology, PromptOptions(**params.prompt.model_dump()))
     extractor = load_extractor(model, builder, params, constrained=constrained)
+    return _generate_and_score(extractor, gold_paths, out_dir, params.evaluation, ontology, model, progress)
+
+
+def evaluate_suites(
+    model: str | Path,
+    suites: Mapping[str, tuple[SuiteConfig, Sequence[str | Path]]],
+    out_root: str | Path,
+    *,
+    params: Params,
+    ontology: Ontology,
+    progress: bool = True,
+) -> dict[str, EvaluationRun]:
+    """Evaluate ``model`` on each named suite (its split and tasks, its validated inputs), loaded once.
+
+    Each suite's report goes to ``out_root/<name>``.
+    """
+    builder = PromptBuilder(ontology, PromptOptions(**params.prompt.model_dump()))
+    extractor = load_extractor(model, builder, params)
+    runs = {}
+    for name, (suite, gold_paths) in suites.items():
+        config = params.evaluation.model_copy(
+            update={"split": suite.split, "tasks": suite.tasks or params.evaluation.tasks}
+        )
+        out_dir = Path(out_root) / name
+        runs[name] = _generate_and_score(extractor, gold_paths, out_dir, config, ontology, model, progress)
+    return runs
+
+
+def _generate_and_score(
+    extractor: Extractor,
+    gold_paths: Sequence[str | Path],
+    out_dir: str | Path,
+    config: EvaluationConfig,
+    ontology: Ontology,
+    model: str | Path,
+    progress: bool,
+) -> EvaluationRun:
+    from knowcoder.inference.extract import requests_for
+
+    out_dir = Path(out_dir)
+    gold = read_gold(gold_paths, config.split)
     requests = [r for task in config.tasks for r in requests_for(gold, task, ontology, types=config.types)]
     predictions = extractor.extract(requests, progress=progress)
     write_jsonl(out_dir / "predictions.jsonl", (p.to_dict() for p in predictions))
     by_key = {p.request.id: (p.records, p.report, p.output) for p in predictions}
     truncated = frozenset(p.request.id for p in predictions if p.truncated_prompt)
     result, examples = score(
-        gold, by_key, ontology, tasks=config.tasks, lenient=config.lenient, truncated=truncated
+        gold,
+        by_key,
+        ontology,
+        tasks=config.tasks,
+        lenient=config.lenient,
+        truncated=truncated,
+        bootstrap=bootstrap_from(config),
     )
     write_outputs(result, examples, out_dir, title=f"Evaluation of {model}", worst=config.worst_examples)
     return EvaluationRun(result, out_dir, examples)

@@ -116,6 +116,30 @@ def pack_documents(
         yield row.padded(max_length, pad_id)
 
 
+def shuffle_buffered(items: Iterable[Any], *, buffer: int, seed: int) -> Iterator[Any]:
+    """``items`` in a seeded random order, holding at most ``buffer`` of them at a time.
+
+    A corpus lists the documents of one sentence (one per task) next to each other; packed in
+    that order, a long row holds a few sentences many times over and a batch sees few sentences.
+    Drawn from a buffer instead, a row holds documents of many sentences. Deterministic for a
+    seed; ``buffer`` 1 keeps the order.
+    """
+    import random
+
+    if buffer < 1:
+        raise ValueError(f"buffer must be at least 1, got {buffer}")
+    rng = random.Random(seed)  # noqa: S311  (a data order, not a secret)
+    held: list[Any] = []
+    for item in items:
+        held.append(item)
+        if len(held) >= buffer:
+            index = rng.randrange(len(held))
+            held[index], held[-1] = held[-1], held[index]
+            yield held.pop()
+    rng.shuffle(held)
+    yield from held
+
+
 class PackedCollator:
     """Stacks packed rows; no attention mask, so transformers builds per-document masks."""
 

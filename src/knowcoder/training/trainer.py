@@ -37,7 +37,10 @@ from knowcoder.training.data import (
     TokenStats,
     encode_example,
     pack_documents,
+    shuffle_buffered,
 )
+from knowcoder.training.dev import PREFIX as DEV_PREFIX
+from knowcoder.training.dev import DevEvaluator, DevSchedule, dev_summary
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,12 @@ def file_digest(path: str | Path) -> str:
 
 
 # ---- datasets ---------------------------------------------------------------------------
-def _packed_rows(corpus: str, tokenizer_dir: str, max_length: int, digest: str) -> Iterator[dict[str, Any]]:
+SHUFFLE_BUFFER = 8192  # documents held to draw packing order from (see shuffle_buffered)
+
+
+def _packed_rows(
+    corpus: str, tokenizer_dir: str, max_length: int, digest: str, seed: int = 0
+) -> Iterator[dict[str, Any]]:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
@@ -69,7 +77,7 @@ def _packed_rows(corpus: str, tokenizer_dir: str, max_length: int, digest: str) 
         tokenizer(row["text"], add_special_tokens=False)["input_ids"] for _, row in iter_jsonl(corpus)
     )
     yield from pack_documents(
-        documents,
+        shuffle_buffered(documents, buffer=SHUFFLE_BUFFER, seed=seed),
         max_length=max_length,
         bos_id=tokenizer.bos_token_id,
         eos_id=tokenizer.eos_token_id,
@@ -89,18 +97,26 @@ def _encoded_examples(
             yield encoded
 
 
-def build_dataset(stage: str, corpus: Path, tokenizer_dir: Path, max_length: int, cache_dir: Path) -> Any:
-    """Tokenized, memory-mapped training data; the cache is keyed by the corpus's content hash."""
+def build_dataset(
+    stage: str, corpus: Path, tokenizer_dir: Path, max_length: int, cache_dir: Path, seed: int = 0
+) -> Any:
+    """Tokenized, memory-mapped training data; the cache is keyed by the corpus's content hash.
+
+    Pretraining documents are packed in a seeded order drawn from a buffer (``seed``).
+    """
     from datasets import Dataset
 
-    generator = _packed_rows if stage in PACKED_STAGES else _encoded_examples
-    kwargs = {
+    packed = stage in PACKED_STAGES
+    generator = _packed_rows if packed else _encoded_examples
+    kwargs: dict[str, Any] = {
         "corpus": str(corpus),
         "tokenizer_dir": str(tokenizer_dir),
         "max_length": max_length,
         # busts the datasets cache whenever the corpus or tokenizer changes
         "digest": file_digest(corpus) + file_digest(tokenizer_dir / "tokenizer.json"),
     }
+    if packed:
+        kwargs["seed"] = seed
     dataset = Dataset.from_generator(generator, gen_kwargs=kwargs, cache_dir=str(cache_dir))
     if len(dataset) == 0:
         raise ConfigError(
@@ -191,7 +207,21 @@ class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
 
 
 class StageTrainer(Trainer):
-    """The transformers Trainer, with a length-grouped data order that resumes exactly."""
+    """The transformers Trainer, with a length-grouped data order that resumes exactly.
+
+    ``evaluate`` runs the stage's :class:`~knowcoder.training.dev.DevEvaluator` (IE scores on a
+    dev sample, when one is set) and logs its numbers like the training loss.
+    """
+
+    dev: DevEvaluator | None = None
+
+    def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval"):
+        if self.dev is None or not self.is_world_process_zero():
+            return {}
+        metrics = self.dev(self.model)
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics=metrics)
+        return metrics
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
         sampler = super()._get_train_sampler(train_dataset)
@@ -208,6 +238,7 @@ class StageMetrics(TrainerCallback):
     def __init__(self, stats: TokenStats) -> None:
         self.stats = stats
         self.curve: list[dict[str, float]] = []
+        self.dev_curve: list[dict[str, float]] = []
         self.started = time.perf_counter()
         self.tokens_at_start = 0
 
@@ -216,6 +247,9 @@ class StageMetrics(TrainerCallback):
         self.tokens_at_start = state.num_input_tokens_seen
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        dev = {k: float(v) for k, v in (logs or {}).items() if k.startswith(DEV_PREFIX)}
+        if dev:
+            self.dev_curve.append({"step": state.global_step, **dev})
         if logs and "loss" in logs:
             elapsed = time.perf_counter() - self.started
             tokens = state.num_input_tokens_seen - self.tokens_at_start
@@ -241,6 +275,7 @@ class StageMetrics(TrainerCallback):
             "final_loss": losses[-1] if losses else None,
             **self.stats.to_dict(),
             "curve": self.curve,
+            "dev_curve": self.dev_curve,
         }
 
 
@@ -259,8 +294,13 @@ def train_stage(
     trust_remote_code: bool = False,
     use_safetensors: bool = True,
     callbacks: list[TrainerCallback] | None = None,
+    dev: DevEvaluator | None = None,
+    dev_every: int = 0,
 ) -> StageResult:
-    """Train ``stage`` from the model in ``init_dir`` on ``corpus``; write ``output_dir``."""
+    """Train ``stage`` from the model in ``init_dir`` on ``corpus``; write ``output_dir``.
+
+    With ``dev``, IE scores on its dev sample are logged every ``dev_every`` steps and at the end.
+    """
     from knowcoder.modeling.loading import load_model
     from knowcoder.modeling.tiny import save_model_dir
 
@@ -275,7 +315,7 @@ def train_stage(
     # whether the model came from a local directory or a hub id.
     tokenizer_dir = checkpoint_dir / "tokenizer"
     tokenizer.save_pretrained(str(tokenizer_dir))
-    dataset = build_dataset(stage, corpus, tokenizer_dir, config.max_length, cache_dir)
+    dataset = build_dataset(stage, corpus, tokenizer_dir, config.max_length, cache_dir, seed=train.seed)
     stats = TokenStats()
     collator = (
         PackedCollator(tokenizer.pad_token_id, stats)
@@ -297,8 +337,11 @@ def train_stage(
         train_dataset=dataset,
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=[metrics_callback, *(callbacks or [])],
+        callbacks=[metrics_callback, *(callbacks or []), *([DevSchedule(dev_every)] if dev else [])],
     )
+    trainer.dev = dev
+    for replaced in {r for c in callbacks or [] for r in getattr(c, "replaces", ())}:
+        trainer.remove_callback(replaced)  # a progress display in place of the Trainer's own printing
     complete, discarded = last_complete_checkpoint(checkpoint_dir)
     last = str(complete) if complete else None
     if last:
@@ -315,6 +358,7 @@ def train_stage(
         "resumed_from": last,
         "discarded_checkpoints": [path.name for path in discarded],
         **metrics_callback.summary(trainer.state),
+        **(dev_summary(dev, metrics_callback.dev_curve) if dev else {}),
     }
     metrics_path = output_dir.parent / f"{output_dir.name}.metrics.json"
     if trainer.is_world_process_zero():
