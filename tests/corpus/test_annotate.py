@@ -5,6 +5,7 @@ Offsets are worked out by hand from the fixture sentences under tests/fixtures/a
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -30,6 +31,10 @@ def ontology():
 @pytest.fixture(scope="module")
 def gazetteer(ontology):
     return Gazetteer.load(HERE / "names.tsv", ontology, relations=HERE / "relations.tsv")
+
+
+def sha256_of(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def spans(instance):
@@ -520,8 +525,16 @@ def test_annotate_file_shards_and_counts(gazetteer, tmp_path):
         "names_never_matched": 6,  # Times Square, 纽约, 纽约时报, 李明, 华为, 巴黎
         "bytes_read": (HERE / "en.txt").stat().st_size,
         "shards": [
-            {"file": "shard-00000.jsonl", "instances": 3},
-            {"file": "shard-00001.jsonl", "instances": 1},
+            {
+                "file": "shard-00000.jsonl",
+                "instances": 3,
+                "sha256": sha256_of(tmp_path / "shard-00000.jsonl"),
+            },
+            {
+                "file": "shard-00001.jsonl",
+                "instances": 1,
+                "sha256": sha256_of(tmp_path / "shard-00001.jsonl"),
+            },
         ],
     }
     written = json.loads((tmp_path / "coverage.json").read_text())

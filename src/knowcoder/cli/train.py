@@ -72,6 +72,7 @@ def run_annotate(args: argparse.Namespace) -> int:
     from knowcoder.corpus.annotate import Gazetteer, annotate_file
 
     ontology = ontology_from(args)
+    data = params_from(args).data  # where the shards run: data.workers, data.dask_address
     gazetteer = Gazetteer.load(
         args.gazetteer, ontology, relations=args.relations, case_sensitive=not args.ignore_case
     )
@@ -84,6 +85,9 @@ def run_annotate(args: argparse.Namespace) -> int:
         shard_size=args.shard_size,
         keep_empty=args.keep_empty,
         overwrite=args.overwrite,
+        workers=data.workers,
+        dask_address=data.dask_address,
+        shard_lines=data.shard_size,
     )
     print_json(report.to_dict())
     return 0

@@ -9,7 +9,9 @@ model keeps following instructions while it aligns languages.
 from __future__ import annotations
 
 import random
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
 
 from knowcoder.corpus.sft import CorpusReport, InstructionExample
 from knowcoder.data.instance import Instance
@@ -18,6 +20,7 @@ from knowcoder.prompts import SYSTEM_PROMPT, PromptBuilder, wrap_prompt
 from knowcoder.schema.literals import py_str
 from knowcoder.tasks import TASKS, Task
 
+T = TypeVar("T")
 _CLASS_WORD = {"ner": "Entity", "re": "Relation", "ed": "Event", "eae": "Event"}
 
 
@@ -87,22 +90,29 @@ def alignment_examples(
                 yield example
 
 
+def shuffled_indices(count: int, seed: int) -> array[int]:
+    """``range(count)`` in the order ``random.Random(seed).shuffle`` gives a list of it (8 bytes each)."""
+    order = array("q", range(count))
+    random.Random(seed).shuffle(order)  # noqa: S311 (sampling, not security)
+    return order
+
+
 def mix_with_instructions(
-    alignment: Iterable[InstructionExample],
-    instructions: Sequence[InstructionExample],
+    alignment: Iterable[T],
+    instructions: Sequence[T],
     *,
     ratio: float,
     seed: int = 0,
-) -> Iterator[InstructionExample]:
+) -> Iterator[T]:
     """Interleave ``ratio`` instruction examples per alignment example, drawn without replacement.
 
     The draw cycles through a seeded permutation, so a ratio that asks for more instruction
-    examples than exist reuses them in a fixed order rather than failing.
+    examples than exist reuses them in a fixed order rather than failing. ``instructions`` is
+    indexed, never copied: a file's lines by offset (``knowcoder.corpus.build.JsonlLines``) serve.
     """
     if ratio < 0:
         raise ValueError(f"mix ratio must be >= 0, got {ratio}")
-    order = list(range(len(instructions)))
-    random.Random(seed).shuffle(order)  # noqa: S311 (sampling, not security)
+    order = shuffled_indices(len(instructions), seed)
     owed = 0.0
     position = 0
     for example in alignment:

@@ -27,6 +27,7 @@ cost as much as finding the names. Tests check that every shard line reads back 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import operator
 import time
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from knowcoder.corpus.gazetteer import AMBIGUOUS, Gazetteer, Span
+from knowcoder.corpus.shards import BoundedReader, LineRange
 from knowcoder.data.instance import Instance
 from knowcoder.data.jsonl import atomic_open
 from knowcoder.errors import ConfigError, DataFormatError, InputError
@@ -47,6 +49,7 @@ __all__ = ["COVERAGE_NAME", "SHARD_NAME", "CoverageReport", "Gazetteer", "annota
 
 SHARD_NAME = "shard-{:05d}.jsonl"
 COVERAGE_NAME = "coverage.json"
+PARTS_NAME = ".parts"  # the shard parts of a distributed run, removed once the run is complete
 _BATCH = 512  # records per batch
 _BLOCK = 1 << 16  # bytes of a text file per batch (about 500 lines)
 
@@ -273,19 +276,21 @@ def _record_fields(
     return values[0], text, values[1]
 
 
-def _read_sentences(path: Path, jsonl: bool) -> Iterator[_Batch]:
-    """Stream batches of sentences from a text or JSONL file."""
+def _read_sentences(path: Path, jsonl: bool, lines: LineRange | None = None) -> Iterator[_Batch]:
+    """Stream batches of sentences from a text or JSONL file, or from one range of its lines."""
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed by the with below
     except OSError as error:
         raise InputError(f"cannot read: {error.strerror}", path=path) from error
     with handle:
-        yield from _read_jsonl(handle, path) if jsonl else _read_text(handle, path)
+        reader: Any = handle if lines is None else BoundedReader(handle, lines.start, lines.end)
+        first = 1 if lines is None else lines.first_line
+        yield from _read_jsonl(reader, path, first) if jsonl else _read_text(reader, path, first)
 
 
-def _read_text(handle: Any, path: Path) -> Iterator[_Batch]:
+def _read_text(handle: Any, path: Path, first_line: int = 1) -> Iterator[_Batch]:
     """One sentence per line; a block of lines is decoded at once."""
-    lineno = 0
+    lineno = first_line - 1
     while block := handle.read(_BLOCK):
         if not block.endswith(b"\n"):
             block += handle.readline()
@@ -304,8 +309,8 @@ def _read_text(handle: Any, path: Path) -> Iterator[_Batch]:
         lineno += len(lines)
 
 
-def _read_jsonl(handle: Any, path: Path) -> Iterator[_Batch]:
-    numbered = enumerate(handle, start=1)
+def _read_jsonl(handle: Any, path: Path, first_line: int = 1) -> Iterator[_Batch]:
+    numbered = enumerate(handle, start=first_line)
     while chunk := list(islice(numbered, _BATCH)):
         positions, texts, ids, langs = [], [], [], []
         for lineno, raw in chunk:
@@ -408,8 +413,15 @@ def annotate_file(
     input_format: Literal["auto", "text", "jsonl"] = "auto",
     keep_empty: bool = False,
     overwrite: bool = False,
+    workers: int | None = None,
+    dask_address: str | None = None,
+    shard_lines: int = 200_000,
 ) -> CoverageReport:
-    """Annotate a sentence file into shards of ``shard_size`` instances plus ``coverage.json``."""
+    """Annotate a sentence file into shards of ``shard_size`` instances plus ``coverage.json``.
+
+    With ``workers`` or ``dask_address`` the input is cut into ranges of ``shard_lines`` lines,
+    annotated as Dask tasks (``knowcoder.corpus.sharded_annotate``); the files are the same bytes.
+    """
     started = time.perf_counter()
     _check_names(lang, dataset)
     if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
@@ -427,15 +439,27 @@ def annotate_file(
     (output_dir / COVERAGE_NAME).unlink(missing_ok=True)  # its presence must mean this run finished
     jsonl = input_format == "jsonl" or (input_format == "auto" and input_path.suffix == ".jsonl")
     report = CoverageReport()
-    labelled = _label(
-        _read_sentences(input_path, jsonl), gazetteer, lang=lang, keep_empty=keep_empty, report=report
-    )
-    lines = _json_lines(labelled, gazetteer, lang=lang, dataset=dataset, keep_empty=keep_empty)
+    if workers or dask_address:
+        from knowcoder.corpus.sharded_annotate import annotate_sharded
+        from knowcoder.distributed import ClusterSpec
+
+        settings = {"lang": lang, "dataset": dataset, "keep_empty": keep_empty, "jsonl": jsonl}
+        cluster = ClusterSpec(workers=workers, address=dask_address)
+        lines = annotate_sharded(input_path, output_dir, gazetteer, settings, shard_lines, cluster, report)
+    else:
+        labelled = _label(
+            _read_sentences(input_path, jsonl), gazetteer, lang=lang, keep_empty=keep_empty, report=report
+        )
+        lines = _json_lines(labelled, gazetteer, lang=lang, dataset=dataset, keep_empty=keep_empty)
     _write_shards(lines, output_dir, shard_size, report)
     written = {shard["file"] for shard in report.shards}
     for path in stale:  # shards of an earlier, longer run would otherwise mix with this one
         if path.name != COVERAGE_NAME and path.name not in written:
             path.unlink()
+    if workers or dask_address:
+        from knowcoder.corpus.shards import remove_parts
+
+        remove_parts(output_dir / PARTS_NAME)
     report.seconds = time.perf_counter() - started
     with atomic_open(output_dir / COVERAGE_NAME) as handle:
         json.dump(report.to_dict(), handle, ensure_ascii=False, indent=2)
@@ -446,16 +470,22 @@ def annotate_file(
 def _write_shards(
     batches: Iterable[list[str]], output_dir: Path, shard_size: int, report: CoverageReport
 ) -> None:
-    """Write the lines into shards of ``shard_size``, each atomically; a shard only once it has a line."""
+    """Write the lines into shards of ``shard_size``, each atomically; a shard only once it has a line.
+
+    Each shard's entry in the report (the manifest) has its file name, instances and sha256.
+    """
     batches = (batch for batch in batches if batch)
     lines = next(batches, [])
     while lines:
         name = SHARD_NAME.format(len(report.shards))
         count = 0
-        with atomic_open(output_dir / name) as handle:
+        digest = hashlib.sha256()
+        with atomic_open(output_dir / name, "wb") as handle:
             while lines and count < shard_size:
                 taken = lines[: shard_size - count]
-                handle.write("".join(taken))
+                data = "".join(taken).encode("utf-8")
+                digest.update(data)
+                handle.write(data)
                 count += len(taken)
                 lines = lines[len(taken) :] or next(batches, [])
-        report.shards.append({"file": name, "instances": count})
+        report.shards.append({"file": name, "instances": count, "sha256": digest.hexdigest()})

@@ -12,6 +12,7 @@ on the order or sharding of the input.
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from collections import Counter
@@ -111,19 +112,45 @@ def _stochastic_round(value: float, rng: random.Random) -> int:
 
 def negative_pool(ontology: Ontology, task: Task, positives: Sequence[str]) -> list[str]:
     """Classes of the task's kind that can serve as negatives for these positives."""
-    related: set[str] = set(positives)
-    for name in positives:
-        if name in ontology:
-            related.update(ontology.ancestors(name))
-            related.update(ontology.descendants(name))
-    return [name for name in ontology.names(task.kind) if name not in related]
+    return list(_NegativePool(ontology, task, positives))
+
+
+class _NegativePool(Sequence[str]):
+    """``negative_pool`` without copying the ontology: the classes of the kind, minus the related.
+
+    ``random.sample`` reads only ``k`` items of a large sequence, so sampling from a 30k-class
+    ontology costs the related classes' lookups, not a pass over every class.
+    """
+
+    def __init__(self, ontology: Ontology, task: Task, positives: Sequence[str]) -> None:
+        names, index = ontology.kind_index(task.kind)
+        related: set[str] = set(positives)
+        for name in positives:
+            if name in ontology:
+                related.update(ontology.ancestors(name))
+                related.update(ontology.descendants(name))
+        self._names = names
+        self._excluded = sorted(index[name] for name in related if name in index)
+
+    def __len__(self) -> int:
+        return len(self._names) - len(self._excluded)
+
+    def __getitem__(self, position: int) -> str:  # type: ignore[override]
+        if not 0 <= position < len(self):
+            raise IndexError(position)
+        at = position  # the smallest index with ``position`` kept classes before it
+        while True:
+            moved = position + bisect.bisect_right(self._excluded, at)
+            if moved == at:
+                return self._names[at]
+            at = moved
 
 
 def sample_classes(
     ontology: Ontology, task: Task, positives: Sequence[str], rng: random.Random, sampling: NegativeSampling
 ) -> tuple[list[str], list[str], bool]:
     """(prompt classes in shuffled order, the negatives among them, whether only negatives)."""
-    pool = negative_pool(ontology, task, positives)
+    pool = _NegativePool(ontology, task, positives)
     only_negative = not positives or rng.random() < sampling.only_negative_rate
     if only_negative:
         count = max(1, len(positives))
