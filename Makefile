@@ -56,9 +56,12 @@ train: install  ## corpora and the three training stages (tiny profile on CPU: m
 	for stage in pretrain sft align; do $(BIN)/knowcoder --params $(PARAMS) corpus --stage $$stage || exit 1; done
 	for stage in pretrain sft align; do $(BIN)/knowcoder --params $(PARAMS) train --stage $$stage || exit 1; done
 
-evaluate: install  ## evaluate the last stage's model on the sample test split (reports in artifacts/evaluation)
+evaluate: install  ## evaluate the last stage's model on the heldout and sample-test suites (artifacts/evaluation/<suite>)
 	$(BIN)/knowcoder --params $(PARAMS) evaluate --model artifacts/models/align \
-		--data artifacts/data/validated/sample-en/valid.jsonl --data artifacts/data/validated/sample-zh/valid.jsonl
+		--data artifacts/data/validated/synth/valid.jsonl --out-dir artifacts/evaluation/heldout
+	$(BIN)/knowcoder --params $(PARAMS) evaluate --model artifacts/models/align \
+		--data artifacts/data/validated/sample-en/valid.jsonl --data artifacts/data/validated/sample-zh/valid.jsonl \
+		--out-dir artifacts/evaluation/sample-test
 
 repro: install  ## the same stages through `dvc repro` (no Prefect)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro

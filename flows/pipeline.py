@@ -22,6 +22,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 
+from knowcoder import console
 from knowcoder.config import Params, load_params
 from knowcoder.locking import one_pipeline_per_artifacts
 from knowcoder.stages import pipeline as stages
@@ -73,7 +74,8 @@ def build_corpus(params: dict[str, Any], stage: str, fingerprint: str) -> dict[s
 def train(params: dict[str, Any], stage: str, fingerprint: str, run_id: str | None) -> dict[str, Any]:
     """One training stage; a retry resumes from the stage's last checkpoint."""
     config = Params.model_validate(params)
-    callbacks = [mlflow_io.TrainingCurves(run_id)] if run_id else None
+    curves = [mlflow_io.TrainingCurves(run_id)] if run_id else []
+    callbacks = [*curves, *console.training_callbacks()] or None
     output = stages.run_train(config, stage, fingerprint, callbacks=callbacks)
     stages.write_stamp(config, output)
     return output.to_dict()
@@ -92,20 +94,20 @@ def register(
     params: dict[str, Any], stage: str, fingerprint: str, parent_run_id: str, evaluation: dict, tags: dict
 ) -> dict[str, Any]:
     """Log the model as a pyfunc on the parent run, register it, and apply the promotion gate."""
-    import mlflow
-
     from knowcoder.serving.predictor import ServingConfig
     from knowcoder.serving.pyfunc import log_pyfunc_model
     from knowcoder.tracking.registry import register_and_promote
 
     config = Params.model_validate(params)
     started = time.perf_counter()
-    with mlflow.start_run(run_id=parent_run_id):
-        info = log_pyfunc_model(
-            evaluation["outputs"]["model"],
-            config.paths.ontology,
-            ServingConfig.from_params(config).to_dict(),
-        )
+    # logged on the parent run by id: only the flow ends that run (FINISHED, or FAILED on an error),
+    # so a kill after this task leaves it RUNNING for the server to mark, never falsely FINISHED
+    info = log_pyfunc_model(
+        evaluation["outputs"]["model"],
+        config.paths.ontology,
+        ServingConfig.from_params(config).to_dict(),
+        run_id=parent_run_id,
+    )
     registration = register_and_promote(
         info.model_uri,
         run_id=parent_run_id,
@@ -203,6 +205,9 @@ def _log_stage(tracker: Tracker, params: Params, output: StageOutput, cached: bo
         tracker.artifact(output.outputs["metrics"])
     elif output.stage == "evaluate":
         tracker.artifact(output.outputs["report"], "evaluation")
+        for name, path in output.outputs.items():  # report suites, each in a folder of its own
+            if name.startswith("report."):
+                tracker.artifact(path, f"evaluation/{name.removeprefix('report.')}")
 
 
 def _prediction_rows(path: Path, limit: int, params: Params) -> list[dict[str, Any]]:
@@ -293,6 +298,7 @@ def pipeline_flow(
     params = load_params(params_path, profile=profile, overrides=overrides or [])
     pipeline_order = stages.select_stages(params, skip_align=skip_align)
     selected = stages.select_stages(params, start_at=start_at, stop_after=stop_after, skip_align=skip_align)
+    console.current().begin(selected)
     tree = params.model_dump(mode="json")
     root = Path(params_path).resolve().parent
     commit, dirty = git_revision(root)
@@ -328,6 +334,7 @@ def pipeline_flow(
             fingerprint = stages.fingerprint(stage, params, [o.fingerprint for o in upstream], extra=extra)
             fresh = not stages.is_complete(params, stage, fingerprint)
             current = runs.nested(stage, {**base_tags, "fingerprint": fingerprint})
+            console.current().stage_started(stage)
             options: dict[str, Any] = {
                 "result_storage": storage,
                 "refresh_cache": fresh,
@@ -370,6 +377,7 @@ def pipeline_flow(
             current = None
             took = f"cached (ran {output.wall_s:.1f}s before)" if cached else f"done in {output.wall_s:.1f}s"
             logger.info("%s: %s", stage, took)
+            console.current().stage_finished(stage, output.wall_s, cached)
         _log_schema(runs.parent, params)
     except BaseException:
         if current is not None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from knowcoder.errors import ConfigError
 
@@ -55,6 +55,11 @@ class DataConfig(BaseModel):
 
     synth: SynthConfig = SynthConfig()
     imports: ImportConfig = ImportConfig()
+    # where annotation and corpus shards run (knowcoder.distributed): 0 or null in this process,
+    # N a local Dask cluster of N worker processes, or the Dask scheduler at dask_address
+    workers: int | None = Field(default=0, ge=0)
+    dask_address: str | None = None  # e.g. tcp://dask-scheduler:8786
+    shard_size: int = Field(default=100_000, ge=1)  # input lines per shard; outputs do not depend on it
 
 
 class ValidationConfig(BaseModel):
@@ -178,6 +183,20 @@ def _default_order() -> list[StageName]:
     return ["pretrain", "sft", "align"]
 
 
+class DevEvalConfig(BaseModel):
+    """IE scores during training: extraction F1 and target loss on a small dev sample every N steps."""
+
+    model_config = _STRICT
+
+    every: int = Field(default=0, ge=0)  # steps between evaluations (and the last step); 0: off
+    stages: list[StageName] = Field(default_factory=lambda: list[StageName](["sft", "align"]))
+    data: list[str] = Field(default_factory=lambda: ["synth"])  # validated inputs (names as in corpus.inputs)
+    split: str = "dev"  # never a split the corpora are built from
+    sentences: int = Field(default=16, gt=0)  # per language
+    tasks: list[str] = Field(default_factory=lambda: ["ner"])
+    max_new_tokens: int = Field(default=128, gt=0)
+
+
 class TrainConfig(BaseModel):
     model_config = _STRICT
 
@@ -189,6 +208,7 @@ class TrainConfig(BaseModel):
     pretrain: StageTraining = StageTraining(max_length=256, learning_rate=1e-3, lora=LoraSettings())
     sft: StageTraining = StageTraining()
     align: StageTraining = StageTraining()
+    dev: DevEvalConfig = DevEvalConfig()
 
 
 class PretrainCorpusConfig(BaseModel):
@@ -241,6 +261,17 @@ class SuiteConfig(BaseModel):
     tasks: list[str] | None = None  # None: evaluation.tasks
 
 
+class BenchmarkConfig(BaseModel):
+    """A benchmark suite (``knowcoder suite list``) that ``ci-evaluate`` also runs on the user's files."""
+
+    model_config = _STRICT
+
+    suite: str  # a bundled suite's name, or the path of a suite YAML file
+    data_dir: str  # the folder `knowcoder suite show <suite>` names the files under
+    require_all: bool = False  # a dataset without a file fails the run (default: reported, not scored)
+    limit: int | None = Field(default=None, gt=0)  # first N instances per dataset: a smoke test
+
+
 class EvaluationConfig(BaseModel):
     model_config = _STRICT
 
@@ -259,6 +290,25 @@ class EvaluationConfig(BaseModel):
     worst_examples: int = Field(default=20, ge=0)
     suite: str = "sample-test"  # the name of the suite above (data + split), for CI and run tags
     suites: dict[str, SuiteConfig] = Field(default_factory=dict)  # more named suites
+    # suites of `suites` the pipeline's evaluate stage also scores, each into its own folder;
+    # their metrics are logged as `<suite>/<metric>`
+    report_suites: list[str] = Field(default_factory=list)
+    bootstrap_resamples: int = Field(default=1000, ge=0)  # F1 intervals over sentences; 0: none
+    bootstrap_seed: int = 0
+    benchmark: BenchmarkConfig | None = None  # ci-evaluate also runs this suite, logged as suite/...
+
+    @field_validator("report_suites")
+    @classmethod
+    def _defined_suites(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        defined = info.data.get("suites", {})
+        for name in value:
+            if name == info.data.get("suite") or name not in defined or "." in name or "/" in name:
+                raise ValueError(
+                    f"{name!r} is not a suite of evaluation.suites (nor the headline suite "
+                    f"{info.data.get('suite')!r}, which is always scored); defined: "
+                    f"{', '.join(defined) or 'none'}; names hold no '.' or '/'"
+                )
+        return value
 
     def resolve_suite(self, name: str | None = None) -> SuiteConfig:
         """The suite called ``name`` (default: this section's own data and split)."""

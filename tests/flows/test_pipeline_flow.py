@@ -11,7 +11,7 @@ from ..conftest import REPO
 
 pytestmark = pytest.mark.slow
 NAME = "knowcoder-ie"
-SUITE = "sample-test"
+SUITE = "heldout"  # evaluation.suite: the held-out synthetic test split
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +95,10 @@ def test_one_parent_run_with_a_nested_run_per_stage(first):
         by_name["evaluate"].data.metrics
     )
     assert {"ner/f1", "ner/lang/zh/f1", "pipeline/wall_s", "pipeline/overhead_s"} <= set(parent.data.metrics)
+    # each headline F1 with its interval; the report suite's headline metrics under its name
+    assert {"ner/f1_ci_low", "ner/f1_ci_high", "ner/lang/zh/f1_ci_low", "sample-test/ner/f1"} <= set(
+        parent.data.metrics
+    )
     # MLflow's own source and user tags, and the experiment opens in the model-development view
     assert parent.data.tags["mlflow.source.git.commit"] == parent.data.tags["git.commit"]
     assert {"mlflow.source.name", "mlflow.user"} <= set(parent.data.tags)
@@ -273,3 +277,57 @@ def test_another_tracking_server_is_another_registration(first, workspace, in_re
     assert summary["stages"]["register"]["cached"] is False
     assert summary["registry"]["version"] == "1"
     assert client().get_model_version(NAME, "1").tags["eval.run_id"] == summary["run_id"]
+
+
+@pytest.fixture
+def parent_status_at_registration(monkeypatch):
+    """The parent run's status as the register task hands the logged model to the registry, and after."""
+    import knowcoder.tracking.registry as registry
+
+    seen: list[str] = []
+    register_and_promote = registry.register_and_promote
+
+    def watched(model_uri, *, run_id, **options):
+        seen.append(client().get_run(run_id).info.status)  # the model is logged on the parent by now
+        decision = register_and_promote(model_uri, run_id=run_id, **options)
+        seen.append(client().get_run(run_id).info.status)
+        return decision
+
+    monkeypatch.setattr(registry, "register_and_promote", watched)
+    return seen
+
+
+def test_only_the_flow_ends_its_parent_run(
+    first, workspace, in_repo, tmp_path, parent_status_at_registration
+):
+    # given a fresh registry, so that register runs (earlier stages come from the cache)
+    _, overrides = workspace
+    other = [*overrides, f"tracking.uri=sqlite:///{tmp_path / 'fresh.db'}"]
+    # when the pipeline runs to its end
+    state = run(other, start_at="evaluate")
+    assert state.is_completed(), state.message
+    # then the parent run was RUNNING while register logged to it and registered, FINISHED after
+    assert parent_status_at_registration == ["RUNNING", "RUNNING"]
+    assert client().get_run(state.result()["run_id"]).info.status == "FINISHED"
+
+
+def test_a_step_failing_after_register_leaves_the_parent_failed(
+    first, workspace, in_repo, tmp_path, monkeypatch, parent_status_at_registration
+):
+    import flows.pipeline
+
+    # given a fresh registry, and a step after register that raises
+    def broken(tracker, params):
+        raise RuntimeError("schema logging failed")
+
+    monkeypatch.setattr(flows.pipeline, "_log_schema", broken)
+    _, overrides = workspace
+    other = [*overrides, f"tracking.uri=sqlite:///{tmp_path / 'failing.db'}"]
+    # when the pipeline runs
+    state = run(other, start_at="evaluate")
+    # then register ran on a RUNNING parent, and the flow's failure marked the parent FAILED
+    assert state.is_failed()
+    assert parent_status_at_registration == ["RUNNING", "RUNNING"]
+    experiment = client().get_experiment_by_name("knowcoder").experiment_id
+    (parent,) = client().search_runs([experiment], "attributes.run_name LIKE 'pipeline-%'")
+    assert parent.info.status == "FAILED"

@@ -12,10 +12,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from knowcoder import __version__
-from knowcoder.cli import data, deploy, evaluate, model, pipeline, released, schema, suite, tools, train
+from knowcoder.cli import (
+    data,
+    deploy,
+    evaluate,
+    model,
+    pipeline,
+    released,
+    report,
+    schema,
+    suite,
+    tools,
+    train,
+)
 from knowcoder.errors import KnowCoderError, describe
 
-COMMAND_GROUPS = (schema, data, model, train, evaluate, suite, released, pipeline, deploy, tools)
+COMMAND_GROUPS = (schema, data, model, train, evaluate, report, suite, released, pipeline, deploy, tools)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one parameter, e.g. --set data.synth.train=500 (repeatable)",
     )
     parser.add_argument(
-        "--verbose", action="store_true", help="show the full traceback of an unexpected library error"
+        "--verbose",
+        action="store_true",
+        help="show the full traceback of an unexpected library error; for `pipeline`, every library's "
+        "own output (log dicts, progress bars, Prefect's log) in place of the progress display",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for group in COMMAND_GROUPS:

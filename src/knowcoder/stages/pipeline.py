@@ -31,7 +31,8 @@ STAGES = ("data", "corpus", "pretrain", "sft", "align", "evaluate", "register")
 
 #: the parameter sections each stage's output depends on (dotted paths into Params)
 STAGE_PARAMS: dict[str, tuple[str, ...]] = {
-    "data": ("paths.ontology", "paths.raw", "paths.parallel", "data", "validation"),
+    # not data.workers, data.dask_address, data.shard_size: where shards run never changes an output
+    "data": ("paths.ontology", "paths.raw", "paths.parallel", "data.synth", "data.imports", "validation"),
     "corpus": ("corpus", "prompt", "paths.parallel"),
     "pretrain": ("model", "train.seed", "train.bf16", "train.deepspeed", "train.pretrain"),
     "sft": ("train.seed", "train.bf16", "train.deepspeed", "train.gradient_checkpointing", "train.sft"),
@@ -189,7 +190,9 @@ def run_corpus(params: Params, fingerprint_: str) -> StageOutput:
     outputs: dict[str, str] = {}
     metrics: dict[str, float] = {}
     for stage in params.train.order:
-        result = build_corpus(params, stage)
+        # align draws its schema-following examples from the SFT corpus when this run built it
+        instructions = Path(outputs["sft"]) if stage == "align" and "sft" in outputs else None
+        result = build_corpus(params, stage, instructions=instructions)
         outputs[stage] = str(result.path)
         outputs[f"{stage}.report"] = str(result.path.with_suffix(".report.json"))
         metrics[f"{stage}.rows"] = float(result.report["rows"])
@@ -226,21 +229,39 @@ def run_train(
 
 
 def run_evaluate(params: Params, fingerprint_: str, model_dir: str | Path) -> StageOutput:
+    """Score the headline suite (``evaluation.suite``) and each of ``evaluation.report_suites``.
+
+    Each suite reports into ``artifacts/evaluation/<suite>/``. The headline suite's metrics keep
+    their names (``ner.f1``: the registry gate's); a report suite's headline metrics are prefixed
+    with its name (``sample-test.ner.f1``, logged to MLflow as ``sample-test/ner/f1``).
+    """
     from knowcoder.schema.ontology import load_ontology
-    from knowcoder.stages.evaluate import evaluate_model
+    from knowcoder.stages.evaluate import evaluate_suites, headline
 
     started = time.perf_counter()
     layout = Layout(params)
-    suite = params.evaluation.resolve_suite()
-    gold = [layout.validated(name) for name in suite.data]
-    out_dir = Path(params.paths.artifacts) / "evaluation" / params.evaluation.suite
-    run = evaluate_model(
-        model_dir, gold, out_dir, params=params, ontology=load_ontology(params.paths.ontology), progress=True
+    config = params.evaluation
+    names = [config.suite, *config.report_suites]
+    suites = {}
+    for name in names:
+        suite = config.resolve_suite(name)
+        suites[name] = (suite, [layout.validated(data) for data in suite.data])
+    root = Path(params.paths.artifacts) / "evaluation"
+    runs = evaluate_suites(
+        model_dir, suites, root, params=params, ontology=load_ontology(params.paths.ontology), progress=True
     )
-    metrics = {k: float(v) for k, v in run.result.to_dict().items() if isinstance(v, int | float)}
+    metrics = {
+        k: float(v) for k, v in runs[config.suite].result.to_dict().items() if isinstance(v, int | float)
+    }
+    out_dir = root / config.suite
     outputs = {
         "report": str(out_dir),
         "predictions": str(out_dir / "predictions.jsonl"),
         "model": str(model_dir),
     }
-    return StageOutput("evaluate", fingerprint_, outputs, metrics, {}, time.perf_counter() - started)
+    for name in config.report_suites:
+        numbers = {k: float(v) for k, v in runs[name].result.to_dict().items() if isinstance(v, int | float)}
+        metrics.update({f"{name}.{k}": v for k, v in headline(numbers).items()})
+        outputs[f"report.{name}"] = str(root / name)
+    info = {"suites": names}
+    return StageOutput("evaluate", fingerprint_, outputs, metrics, info, time.perf_counter() - started)

@@ -12,22 +12,16 @@ Layout under ``paths.artifacts``::
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
-import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from knowcoder.config import Params
-from knowcoder.corpus.align import alignment_examples, mix_with_instructions
-from knowcoder.corpus.pretrain import Document, class_documents, instance_documents
-from knowcoder.corpus.sft import CorpusReport, InstructionExample, NegativeSampling, instruction_examples
 from knowcoder.data.instance import Instance
-from knowcoder.data.jsonl import atomic_open, iter_jsonl, read_instances, write_jsonl
-from knowcoder.data.parallel import read_pairs
+from knowcoder.data.jsonl import atomic_open, iter_jsonl, read_instances
 from knowcoder.errors import ConfigError
 from knowcoder.prompts import PromptBuilder, PromptOptions
 from knowcoder.schema.ontology import Ontology, load_ontology
@@ -93,82 +87,23 @@ def prompt_builder(params: Params, ontology: Ontology, *, shuffled: bool) -> Pro
     return PromptBuilder(ontology, PromptOptions(**settings))
 
 
-def build_corpus(params: Params, stage: str) -> CorpusResult:
-    """Write ``corpus/<stage>.jsonl`` and its report; streaming, deterministic for a seed."""
+def build_corpus(params: Params, stage: str, *, instructions: Path | None = None) -> CorpusResult:
+    """Write ``corpus/<stage>.jsonl`` and its report from shards (``knowcoder.corpus.build``).
+
+    Deterministic for a seed whatever ``data.workers``; ``instructions``: an SFT corpus built from
+    the same parameters, which align draws its schema-following examples from.
+    """
+    from knowcoder.corpus.build import build_corpus_file
+
     _check_stage(stage)
-    layout = Layout(params)
-    ontology = load_ontology(params.paths.ontology)
-    path = layout.corpus(stage)
-    report = CorpusReport()
-    rows: Iterable[dict[str, Any]]
-    if stage == "pretrain":
-        rows = (document.to_dict() for document in _pretrain_documents(params, layout, ontology))
-    elif stage == "sft":
-        rows = (example.to_dict() for example in _sft_examples(params, layout, ontology, report))
-    else:
-        rows = (example.to_dict() for example in _align_examples(params, layout, ontology, report))
-    counts: dict[str, int] = {}
-
-    def counted(items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        from tqdm import tqdm
-
-        for row in tqdm(items, desc=f"corpus {stage}", unit=" rows", disable=None, file=sys.stderr):
-            key = row.get("kind", "?")
-            counts[key] = counts.get(key, 0) + 1
-            yield row
-
-    total = write_jsonl(path, counted(rows))
-    summary = {"stage": stage, "rows": total, "rows_by_kind": counts, **report.to_dict()}
+    path = Layout(params).corpus(stage)
+    built = build_corpus_file(params, stage, path, instructions=instructions)
+    summary = {"stage": stage, "rows": built.rows, "rows_by_kind": built.rows_by_kind}
+    summary |= built.report.to_dict()
     with atomic_open(path.with_suffix(".report.json")) as handle:
         json.dump(summary, handle, indent=2)
         handle.write("\n")
     return CorpusResult(stage, path, summary)
-
-
-def _pretrain_documents(params: Params, layout: Layout, ontology: Ontology) -> Iterator[Document]:
-    config = params.corpus.pretrain
-    for _ in range(config.class_repeats):
-        yield from class_documents(ontology, languages=config.class_languages)
-    instances: Iterable[Instance] = training_instances(params, layout)
-    extra = (instance for path in config.extra for instance in read_instances(path))
-    yield from instance_documents(itertools.chain(instances, extra), ontology, tasks=config.tasks)
-
-
-def _sft_examples(
-    params: Params, layout: Layout, ontology: Ontology, report: CorpusReport
-) -> Iterator[InstructionExample]:
-    config = params.corpus.sft
-    builder = prompt_builder(params, ontology, shuffled=config.shuffle_classes)
-    yield from instruction_examples(
-        training_instances(params, layout),
-        ontology,
-        builder,
-        tasks=config.tasks,
-        sampling=NegativeSampling(
-            config.negative_ratio, config.only_negative_rate, config.without_positives_rate
-        ),
-        seed=params.corpus.seed,
-        report=report,
-    )
-
-
-def _align_examples(
-    params: Params, layout: Layout, ontology: Ontology, report: CorpusReport
-) -> Iterator[InstructionExample]:
-    config = params.corpus.align
-    builder = prompt_builder(params, ontology, shuffled=False)
-    pairs = (
-        pair for pair in read_pairs(params.paths.parallel) if pair.source.split in (None, params.corpus.split)
-    )
-    alignment = alignment_examples(
-        pairs, builder, tasks=config.tasks, both_directions=config.both_directions, report=report
-    )
-    instructions: list[InstructionExample] = []
-    if config.instruction_mix > 0:
-        instructions = list(_sft_examples(params, layout, ontology, CorpusReport()))
-    yield from mix_with_instructions(
-        alignment, instructions, ratio=config.instruction_mix, seed=params.corpus.seed
-    )
 
 
 # ---- models -----------------------------------------------------------------------------
@@ -255,6 +190,7 @@ def run_training(
     init = stage_init(params, stage)
     if fresh:
         clear_checkpoints(layout.checkpoints(stage))
+    dev = dev_evaluator(params, stage, layout)
     return train_stage(
         stage,
         init_dir=init,
@@ -268,4 +204,48 @@ def run_training(
         trust_remote_code=params.model.trust_remote_code,
         use_safetensors=params.model.use_safetensors,
         callbacks=callbacks,
+        dev=dev,
+        dev_every=params.train.dev.every,
+    )
+
+
+def dev_evaluator(params: Params, stage: str, layout: Layout) -> Any:
+    """The stage's IE scorer on a fixed dev sample (``train.dev``), or None when it is off."""
+    from knowcoder.training.dev import DevEvaluator, sample_instances
+
+    config = params.train.dev
+    if config.every == 0 or stage not in config.stages:
+        return None
+    instances: list[Instance] = []
+    for name in config.data:
+        path = layout.validated(name)
+        if not path.is_file():
+            raise ConfigError(
+                f"{path} does not exist; run `knowcoder data prepare` first (or fix the name)",
+                field="train.dev.data",
+            )
+        instances.extend(i for i in read_instances(path) if i.split == config.split)
+    if config.split == params.corpus.split:
+        raise ConfigError(
+            f"train.dev.split {config.split!r} is the split the corpora are built from; pick another",
+            field="train.dev.split",
+        )
+    ontology = load_ontology(params.paths.ontology)
+    sample = sample_instances(instances, config.sentences, config.tasks, ontology)
+    if not sample:
+        raise ConfigError(
+            f"no {config.split!r} sentence in {', '.join(config.data)} "
+            f"is annotated for {', '.join(config.tasks)}",
+            field="train.dev.data",
+        )
+    return DevEvaluator(
+        sample,
+        ontology,
+        prompt_builder(params, ontology, shuffled=False),
+        layout.checkpoints(stage) / "tokenizer",
+        tasks=tuple(config.tasks),
+        max_new_tokens=config.max_new_tokens,
+        batch_size=params.evaluation.batch_size,
+        constrained=params.evaluation.constrained,
+        max_length=getattr(params.train, stage).max_length,
     )
