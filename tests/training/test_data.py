@@ -197,3 +197,16 @@ def test_buffered_shuffle_spreads_the_documents_of_one_sentence_over_rows():
     assert sum(shuffled) / len(shuffled) > 6
     with pytest.raises(ValueError, match="buffer must be at least 1"):
         list(shuffle_buffered(documents, buffer=0, seed=0))
+
+
+def test_rows_left_open_at_the_end_are_packed_again_when_that_saves_rows():
+    # 2, 2, 5 and 5 tokens with BOS and EOS: online best fit leaves [2 2] [5] [5] open at the end;
+    # packed again, largest first, they fit in two rows
+    documents = [[], [], [5, 5, 5], [6, 6, 6]]
+    rows = list(pack_documents(documents, max_length=8, bos_id=BOS, eos_id=EOS, pad_id=PAD))
+    assert [row["input_ids"] for row in rows] == [
+        [1, 5, 5, 5, 2, 1, 2, 0],
+        [1, 6, 6, 6, 2, 1, 2, 0],
+    ]
+    assert [row["position_ids"] for row in rows] == [[0, 1, 2, 3, 4, 0, 1, 0]] * 2
+    assert [row["labels"][5] for row in rows] == [IGNORE_INDEX] * 2  # a later piece's first token

@@ -1,7 +1,9 @@
 """Token-level training data: packing for pretraining, prompt/target labels for tuning, collators.
 
 Pretraining packs whole documents into rows of ``max_length`` tokens (best fit over a window
-of rows being filled; a document longer than a row is split). ``position_ids`` restart at every
+of rows being filled, the rows left open at the end packed again largest first; a document longer
+than a row is split), in an order drawn from a seeded buffer so that a row holds documents of many
+sentences (:func:`shuffle_buffered`). ``position_ids`` restart at every
 document and no attention mask is passed, which transformers turns into a block-diagonal
 causal mask on every attention backend — so no token attends across a document boundary. The
 label of each document's first token is -100 (it would be predicted from the previous document).
@@ -12,6 +14,7 @@ only the target (and its end-of-sequence token).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -112,8 +115,30 @@ def pack_documents(
             if len(row.tokens) == max_length:
                 window.remove(row)
                 yield row.padded(max_length, pad_id)
+    yield from (row.padded(max_length, pad_id) for row in _repacked(window, max_length))
+
+
+def _repacked(window: list[_Row], max_length: int) -> list[_Row]:
+    """The rows left open at the end, their pieces packed again, largest first, when that saves rows.
+
+    Mid-stream a row waits for a piece that fits its room; at the end nothing more comes, and the
+    open rows (up to the window's size) are each part empty. First fit decreasing over their pieces
+    usually needs fewer rows; when it does not, the rows are kept as they were.
+    """
+    if len(window) < 2:
+        return window
+    pieces = []
     for row in window:
-        yield row.padded(max_length, pad_id)
+        starts = [i for i, position in enumerate(row.positions) if position == 0] + [len(row.tokens)]
+        pieces += [row.tokens[a:b] for a, b in itertools.pairwise(starts)]
+    rows: list[_Row] = []
+    for piece in sorted(pieces, key=len, reverse=True):
+        row = next((r for r in rows if max_length - len(r.tokens) >= len(piece)), None)
+        if row is None:
+            row = _Row()
+            rows.append(row)
+        row.add(piece)
+    return rows if len(rows) < len(window) else window
 
 
 def shuffle_buffered(items: Iterable[Any], *, buffer: int, seed: int) -> Iterator[Any]:
