@@ -21,6 +21,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -382,6 +383,7 @@ class _Routing:
         self.saved: list[tuple[logging.Logger, list[logging.Handler], bool, int]] = []
         self.progress_bars: list[Any] = []
         self.environ: dict[str, str | None] = {}
+        self.showwarning = warnings.showwarning
 
     def start(self) -> None:
         import datasets
@@ -406,7 +408,10 @@ class _Routing:
             logger = logging.getLogger(name)
             self._save(logger)
             logger.setLevel(max(logger.level, logging.WARNING))
-        logging.captureWarnings(True)
+        # Python warnings as log records (py.warnings), whoever hooked them before: logging's own
+        # captureWarnings does nothing when a library already turned it on
+        self.showwarning = warnings.showwarning
+        warnings.showwarning = _warning_to_log
         if hf_logging.is_progress_bar_enabled():
             hf_logging.disable_progress_bar()
             self.progress_bars.append(hf_logging.enable_progress_bar)
@@ -422,7 +427,7 @@ class _Routing:
         self.saved.append((logger, list(logger.handlers), logger.propagate, logger.level))
 
     def stop(self) -> None:
-        logging.captureWarnings(False)
+        warnings.showwarning = self.showwarning
         for logger, handlers, propagate, level in reversed(self.saved):
             logger.handlers = handlers
             logger.propagate = propagate
@@ -435,6 +440,19 @@ class _Routing:
             else:
                 os.environ[key] = value
         self.file_handler.flush()
+
+
+def _warning_to_log(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """``warnings.showwarning`` while the console is open: the warning goes to the log file."""
+    text = warnings.formatwarning(message, category, filename, lineno, line)
+    logging.getLogger("py.warnings").warning("%s", text.rstrip())
 
 
 def _is_console(handler: logging.Handler) -> bool:
