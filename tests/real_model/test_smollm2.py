@@ -199,6 +199,7 @@ def test_extract_cli_on_model_base_returns_records_in_english_and_chinese(smol_d
         for record in payload["records"]:
             assert record["type"] in defined
             assert record["text"] in text
+            assert 0 < record["confidence"] <= 1
 
 
 def test_over_long_prompts_are_cut_to_the_models_positions(smol):

@@ -28,12 +28,9 @@ TINY = [
 
 
 def _params(root, *extra):
-    return load_params(
+    return load_params(  # the data paths resolve against the params file, from any folder
         REPO / "params.yaml",
         overrides=[
-            f"paths.ontology={REPO / 'data/ontology.yaml'}",
-            f"paths.raw=[{REPO / 'data/raw/sample/en.jsonl'}, {REPO / 'data/raw/sample/zh.jsonl'}]",
-            f"paths.parallel={REPO / 'data/raw/parallel/en_zh.jsonl'}",
             f"paths.artifacts={root}",
             "data.synth.train=40",
             "data.synth.dev=12",

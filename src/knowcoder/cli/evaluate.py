@@ -124,8 +124,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_extract(args: argparse.Namespace) -> int:
-    from knowcoder.inference.extract import ExtractionRequest, Extractor
+    from knowcoder.inference.extract import ExtractionRequest
     from knowcoder.prompts import PromptBuilder, PromptOptions
+    from knowcoder.stages.evaluate import load_extractor
 
     params = params_from(args)
     ontology = ontology_from(args, params)
@@ -137,19 +138,11 @@ def run_extract(args: argparse.Namespace) -> int:
     if not model:
         raise ConfigError("name the model: pass --model, or set model.base in params", field="--model")
     builder = PromptBuilder(ontology, PromptOptions(**params.prompt.model_dump()))
-    extractor = Extractor.load(
-        _model_dir(model, params),
-        builder,
-        trust_remote_code=params.model.trust_remote_code,
-        use_safetensors=params.model.use_safetensors,
-        dtype=params.model.dtype,
-        max_new_tokens=params.evaluation.max_new_tokens,
-        constrained=args.constrained,
-    )
+    extractor = load_extractor(_model_dir(model, params), builder, params, constrained=args.constrained)
     prediction = extractor.extract([ExtractionRequest("cli", args.task, args.text, types)])[0]
     print_json(
         {
-            "records": [r.to_dict() for r in prediction.records],
+            "records": prediction.record_dicts(),  # each with its confidence
             "output": prediction.output,
             "report": prediction.report.to_dict(),
         }

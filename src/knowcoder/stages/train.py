@@ -216,6 +216,11 @@ def dev_evaluator(params: Params, stage: str, layout: Layout) -> Any:
     config = params.train.dev
     if config.every == 0 or stage not in config.stages:
         return None
+    if config.split == params.corpus.split:
+        raise ConfigError(
+            f"train.dev.split {config.split!r} is the split the corpora are built from; pick another",
+            field="train.dev.split",
+        )
     instances: list[Instance] = []
     for name in config.data:
         path = layout.validated(name)
@@ -225,11 +230,6 @@ def dev_evaluator(params: Params, stage: str, layout: Layout) -> Any:
                 field="train.dev.data",
             )
         instances.extend(i for i in read_instances(path) if i.split == config.split)
-    if config.split == params.corpus.split:
-        raise ConfigError(
-            f"train.dev.split {config.split!r} is the split the corpora are built from; pick another",
-            field="train.dev.split",
-        )
     ontology = load_ontology(params.paths.ontology)
     sample = sample_instances(instances, config.sentences, config.tasks, ontology)
     if not sample:

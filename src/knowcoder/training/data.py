@@ -133,11 +133,11 @@ def _repacked(window: list[_Row], max_length: int) -> list[_Row]:
         pieces += [row.tokens[a:b] for a, b in itertools.pairwise(starts)]
     rows: list[_Row] = []
     for piece in sorted(pieces, key=len, reverse=True):
-        row = next((r for r in rows if max_length - len(r.tokens) >= len(piece)), None)
-        if row is None:
-            row = _Row()
-            rows.append(row)
-        row.add(piece)
+        fit = next((r for r in rows if max_length - len(r.tokens) >= len(piece)), None)
+        if fit is None:
+            fit = _Row()
+            rows.append(fit)
+        fit.add(piece)
     return rows if len(rows) < len(window) else window
 
 
