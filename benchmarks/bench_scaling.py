@@ -10,6 +10,7 @@ log size, least squares) and the 1 -> 2 worker speedup go to a JSON file and a P
 
 Usage: python benchmarks/bench_scaling.py [--instances 10000,100000,1000000] [--mb 10,100,1000]
        [--workers 1,2] [--shard-size 25000] [--annotate-shard-size 250000] [--out artifacts/bench/scaling]
+       python benchmarks/bench_scaling.py --replot artifacts/bench/scaling/scaling.json
 """
 
 from __future__ import annotations
@@ -35,21 +36,29 @@ ANNOTATE = REPO / "tests/fixtures/annotate"
 
 
 class PeakMemory:
-    """Peak of the summed RSS of this process and all its descendants, sampled in a thread."""
+    """Peak RSS, sampled in a thread: summed over this process and all its descendants (``peak``),
+    of this process alone (``own``: where a stage runs in process) and of the largest single child
+    (``child``: a Dask worker, the scheduler or the temporary Prefect server)."""
 
     def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
         self.peak = 0
+        self.own = 0
+        self.child = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         me = psutil.Process()
         while not self._stop.is_set():
-            total = 0
-            for process in [me, *me.children(recursive=True)]:
+            own = me.memory_info().rss
+            total = own
+            for process in me.children(recursive=True):
                 with contextlib.suppress(psutil.Error):  # a process may end between list and read
-                    total += process.memory_info().rss
+                    rss = process.memory_info().rss
+                    total += rss
+                    self.child = max(self.child, rss)
+            self.own = max(self.own, own)
             self.peak = max(self.peak, total)
             self._stop.wait(self.interval)
 
@@ -67,7 +76,13 @@ def measure(run: Callable[[], Any]) -> dict[str, float]:
         started = time.perf_counter()
         run()
         seconds = time.perf_counter() - started
-    return {"seconds": round(seconds, 3), "peak_rss_mb": round(memory.peak / 2**20, 1)}
+    return {
+        "seconds": round(seconds, 3),
+        "peak_rss_mb": round(memory.peak / 2**20, 1),
+        "peak_rss_own_mb": round(memory.own / 2**20, 1),
+        "peak_rss_largest_child_mb": round(memory.child / 2**20, 1),
+        "load_average_after": round(os.getloadavg()[0], 2),
+    }
 
 
 def slope(points: list[tuple[float, float]]) -> float | None:
@@ -111,7 +126,7 @@ def sentences(path: Path, megabytes: int) -> Path:
 # ---- runs ---------------------------------------------------------------------------------------
 def corpus_run(root: Path, count: int, workers: int, shard_size: int) -> dict[str, Any]:
     from knowcoder.config import load_params
-    from knowcoder.stages.train import build_corpus
+    from knowcoder.stages.corpus import build_corpus
 
     params = load_params(
         REPO / "params.yaml",
@@ -169,6 +184,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def plot(runs: list[dict[str, Any]], path: Path) -> bool:
+    """Wall time (top) and peak memory (bottom: this process, the largest child) against size."""
     try:
         import matplotlib
 
@@ -177,16 +193,23 @@ def plot(runs: list[dict[str, Any]], path: Path) -> bool:
     except ImportError:
         return False
     stages = sorted({run["stage"] for run in runs})
-    figure, axes = plt.subplots(1, len(stages), figsize=(5 * len(stages), 4), squeeze=False)
-    for axis, stage in zip(axes[0], stages, strict=True):
+    figure, axes = plt.subplots(2, len(stages), figsize=(5 * len(stages), 8), squeeze=False)
+    for column, stage in enumerate(stages):
         mine = [run for run in runs if run["stage"] == stage]
+        timing, memory = axes[0][column], axes[1][column]
         for workers in sorted({run["workers"] for run in mine}):
-            points = sorted((run["size"], run["seconds"]) for run in mine if run["workers"] == workers)
-            axis.loglog(*zip(*points, strict=True), marker="o", label=f"{workers} worker(s)")
-        axis.set_xlabel("instances" if stage == "corpus-sft" else "MB of text")
-        axis.set_ylabel("wall seconds")
-        axis.set_title(stage)
-        axis.legend()
+            points = sorted((run["size"], run) for run in mine if run["workers"] == workers)
+            sizes = [size for size, _ in points]
+            timing.loglog(sizes, [r["seconds"] for _, r in points], marker="o", label=f"{workers} worker(s)")
+            for key, style in (("peak_rss_own_mb", "-"), ("peak_rss_largest_child_mb", "--")):
+                if all(key in r for _, r in points):
+                    label = f"{workers} worker(s), {'this process' if style == '-' else 'largest child'}"
+                    memory.semilogx(sizes, [r[key] for _, r in points], style, marker="o", label=label)
+        unit = "instances" if stage == "corpus-sft" else "MB of text"
+        timing.set(xlabel=unit, ylabel="wall seconds", title=stage)
+        memory.set(xlabel=unit, ylabel="peak RSS (MB)", title=f"{stage}: memory", ylim=(0, None))
+        timing.legend()
+        memory.legend(fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     return True
@@ -202,7 +225,15 @@ def main() -> None:
     parser.add_argument("--shard-size", type=int, default=25_000, help="corpus: input instances per shard")
     parser.add_argument("--annotate-shard-size", type=int, default=250_000, help="annotation: lines a shard")
     parser.add_argument("--out", default="artifacts/bench/scaling")
+    parser.add_argument(
+        "--replot", default=None, help="draw the PNG of an existing scaling.json, run nothing"
+    )
     args = parser.parse_args()
+    if args.replot:
+        source = Path(args.replot)
+        done = plot(json.loads(source.read_text(encoding="utf-8"))["runs"], source.with_suffix(".png"))
+        print(f"wrote {source.with_suffix('.png')}" if done else "matplotlib is not installed")
+        return
     instances = [int(x) for x in args.instances.split(",") if x]
     megabytes = [int(x) for x in args.mb.split(",") if x]
     workers = [int(x) for x in args.workers.split(",") if x]

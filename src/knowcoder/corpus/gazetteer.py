@@ -49,6 +49,7 @@ had missed-match bugs (pyahocorasick issues 133 and 185).
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 from array import array
 from bisect import bisect_right
@@ -242,6 +243,29 @@ class Gazetteer:
             self.type_names.append(resolved)
         self._label_ids[label] = self.type_names.index(resolved)
         return self._label_ids[label]
+
+    def fingerprint(self) -> str:
+        """A content hash of everything the annotations depend on, equal across runs and processes.
+
+        Not a hash of the pickle: pyahocorasick pickles the same automaton to different bytes on
+        every dump, which would give every run a new key and rebuild every finished part.
+        """
+        digest = hashlib.sha256()
+
+        def part(value: Any) -> None:
+            digest.update(repr(value).encode("utf-8"))
+            digest.update(b"\0")
+
+        part((self.case_sensitive, self.ambiguous_policy, self.has_relations, self.type_names))
+        part(sorted((name, t.kind.value, repr(t.spec)) for name, t in self.ontology.types.items()))
+        for table in (self.type_ids, self._char_lengths):
+            digest.update(table.tobytes())
+        digest.update(bytes(self._latin_edges))
+        for mapping in (self.relations, self._masks, self._lang_bits, self._keys):
+            part(sorted(mapping.items()))
+        for key, value in self.automaton.items():
+            part((key, value))
+        return digest.hexdigest()[:24]
 
     def build(self) -> Gazetteer:
         """Compile the automata (once); names can no longer be added, relations can."""

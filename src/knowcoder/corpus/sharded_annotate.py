@@ -11,7 +11,6 @@ parts, in range order, go to the same ``shard-NNNNN.jsonl`` writer as a single-p
 from __future__ import annotations
 
 import base64
-import hashlib
 import pickle
 import zlib
 from collections.abc import Iterator
@@ -119,7 +118,7 @@ def annotate_sharded(
     """Annotate every range on the cluster, fill ``report``, then yield the lines in range order."""
     parts_dir = output_dir / _annotate.PARTS_NAME
     pickled = pickle.dumps(gazetteer, protocol=pickle.HIGHEST_PROTOCOL)
-    digest = hashlib.sha256(pickled).hexdigest()[:24]
+    digest = gazetteer.fingerprint()  # the pickle's bytes differ from run to run
     gazetteer_path = parts_dir / _GAZETTEER_NAME
     with atomic_open(gazetteer_path, "wb") as handle:
         handle.write(pickled)

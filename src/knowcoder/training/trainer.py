@@ -29,8 +29,8 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
 
 from knowcoder.config import StageTraining, TrainConfig
-from knowcoder.data.jsonl import atomic_open, iter_jsonl
-from knowcoder.errors import ConfigError
+from knowcoder.data.jsonl import atomic_open
+from knowcoder.errors import ConfigError, DataFormatError, KnowCoderError
 from knowcoder.training.data import (
     PackedCollator,
     PaddingCollator,
@@ -67,17 +67,65 @@ def file_digest(path: str | Path) -> str:
 SHUFFLE_BUFFER = 8192  # documents held to draw packing order from (see shuffle_buffered)
 
 
-def _packed_rows(
-    corpus: str, tokenizer_dir: str, max_length: int, digest: str, seed: int = 0
+#: corpus lines per tokenization shard: fixed, so the rows never depend on the number of processes
+SPAN_LINES = 50_000
+
+
+def line_spans(path: str | Path, lines: int = SPAN_LINES) -> list[list[int]]:
+    """``[first byte, end byte, first line number]`` of consecutive blocks of ``lines`` lines."""
+    spans: list[list[int]] = []
+    start = offset = count = 0
+    first = 1
+    with open(path, "rb") as handle:
+        for line in handle:
+            offset += len(line)
+            count += 1
+            if count == lines:
+                spans.append([start, offset, first])
+                start, first, count = offset, first + count, 0
+    if count:
+        spans.append([start, offset, first])
+    return spans
+
+
+def _span_rows(corpus: str, spans: list[list[int]]) -> Iterator[dict[str, Any]]:
+    """The JSON objects of the given line blocks of ``corpus``, in order."""
+    with open(corpus, "rb") as handle:
+        for start, end, lineno in spans:
+            handle.seek(start)
+            while handle.tell() < end:
+                line = handle.readline()
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except ValueError as error:
+                        raise DataFormatError(
+                            f"not valid JSON ({error})", path=corpus, line=lineno, field="<json>"
+                        ) from error
+                lineno += 1
+
+
+def _documents(
+    corpus: str, tokenizer_dir: str, digest: str, spans: list[list[int]]
 ) -> Iterator[dict[str, Any]]:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    documents = (
-        tokenizer(row["text"], add_special_tokens=False)["input_ids"] for _, row in iter_jsonl(corpus)
-    )
+    for row in _span_rows(corpus, spans):
+        yield {"input_ids": tokenizer(row["text"], add_special_tokens=False)["input_ids"]}
+
+
+def _packed_rows(
+    documents: tuple[str, ...], tokenizer_dir: str, max_length: int, digest: str, seed: int = 0
+) -> Iterator[dict[str, Any]]:
+    """Pack the tokenized documents (arrow files, in order) in a seeded order drawn from a buffer."""
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    ids = (row["input_ids"] for path in documents for row in Dataset.from_file(path))
     yield from pack_documents(
-        shuffle_buffered(documents, buffer=SHUFFLE_BUFFER, seed=seed),
+        shuffle_buffered(ids, buffer=SHUFFLE_BUFFER, seed=seed),
         max_length=max_length,
         bos_id=tokenizer.bos_token_id,
         eos_id=tokenizer.eos_token_id,
@@ -86,38 +134,62 @@ def _packed_rows(
 
 
 def _encoded_examples(
-    corpus: str, tokenizer_dir: str, max_length: int, digest: str
+    corpus: str, tokenizer_dir: str, max_length: int, digest: str, spans: list[list[int]]
 ) -> Iterator[dict[str, Any]]:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    for _, row in iter_jsonl(corpus):
+    for row in _span_rows(corpus, spans):
         encoded = encode_example(row["prompt"], row["target"], tokenizer, max_length=max_length)
         if encoded is not None:
             yield encoded
 
 
 def build_dataset(
-    stage: str, corpus: Path, tokenizer_dir: Path, max_length: int, cache_dir: Path, seed: int = 0
+    stage: str,
+    corpus: Path,
+    tokenizer_dir: Path,
+    max_length: int,
+    cache_dir: Path,
+    seed: int = 0,
+    workers: int = 0,
 ) -> Any:
     """Tokenized, memory-mapped training data; the cache is keyed by the corpus's content hash.
 
-    Pretraining documents are packed in a seeded order drawn from a buffer (``seed``).
+    The corpus is read in blocks of ``SPAN_LINES`` lines, tokenized by ``workers`` processes when
+    that is above 1 (``datasets``' ``num_proc``): the blocks are fixed, so the rows are the same
+    whatever the count. Pretraining documents are tokenized that way, then packed in one pass in a
+    seeded order drawn from a buffer (``seed``).
     """
     from datasets import Dataset
+    from datasets.exceptions import DatasetGenerationError
 
-    packed = stage in PACKED_STAGES
-    generator = _packed_rows if packed else _encoded_examples
-    kwargs: dict[str, Any] = {
-        "corpus": str(corpus),
-        "tokenizer_dir": str(tokenizer_dir),
-        "max_length": max_length,
-        # busts the datasets cache whenever the corpus or tokenizer changes
-        "digest": file_digest(corpus) + file_digest(tokenizer_dir / "tokenizer.json"),
-    }
-    if packed:
-        kwargs["seed"] = seed
-    dataset = Dataset.from_generator(generator, gen_kwargs=kwargs, cache_dir=str(cache_dir))
+    spans = line_spans(corpus, SPAN_LINES)
+    processes = min(workers, len(spans)) if workers > 1 else None
+    # busts the datasets cache whenever the corpus or tokenizer changes
+    digest = file_digest(corpus) + file_digest(tokenizer_dir / "tokenizer.json")
+    common = {"corpus": str(corpus), "tokenizer_dir": str(tokenizer_dir), "digest": digest, "spans": spans}
+    try:
+        if stage in PACKED_STAGES:
+            documents = Dataset.from_generator(
+                _documents, gen_kwargs=common, cache_dir=str(cache_dir), num_proc=processes
+            )
+            # a tuple, not a list: datasets would treat a list as shards and pack each file apart
+            files = tuple(sorted(entry["filename"] for entry in documents.cache_files))
+            packing = {"documents": files, "tokenizer_dir": str(tokenizer_dir), "max_length": max_length}
+            packing |= {"digest": digest, "seed": seed}
+            dataset = Dataset.from_generator(_packed_rows, gen_kwargs=packing, cache_dir=str(cache_dir))
+        else:
+            dataset = Dataset.from_generator(
+                _encoded_examples,
+                gen_kwargs={**common, "max_length": max_length},
+                cache_dir=str(cache_dir),
+                num_proc=processes,
+            )
+    except DatasetGenerationError as error:  # a malformed corpus line: its own one-line error
+        if isinstance(error.__cause__, KnowCoderError):
+            raise error.__cause__ from None
+        raise
     if len(dataset) == 0:
         raise ConfigError(
             f"no training examples left in {corpus} (all longer than max_length={max_length}?)",
@@ -296,10 +368,16 @@ def train_stage(
     callbacks: list[TrainerCallback] | None = None,
     dev: DevEvaluator | None = None,
     dev_every: int = 0,
+    metrics_path: Path | None = None,
+    curve_path: Path | None = None,
+    tokenize_workers: int = 0,
 ) -> StageResult:
     """Train ``stage`` from the model in ``init_dir`` on ``corpus``; write ``output_dir``.
 
     With ``dev``, IE scores on its dev sample are logged every ``dev_every`` steps and at the end.
+    The metrics and the loss curve go to ``metrics_path`` and ``curve_path`` (default: beside
+    ``output_dir``, as ``<name>.metrics.json`` and ``<name>.curve.csv``). ``tokenize_workers``
+    processes tokenize the corpus (``data.workers``; the rows do not depend on it).
     """
     from knowcoder.modeling.loading import load_model
     from knowcoder.modeling.tiny import save_model_dir
@@ -315,7 +393,9 @@ def train_stage(
     # whether the model came from a local directory or a hub id.
     tokenizer_dir = checkpoint_dir / "tokenizer"
     tokenizer.save_pretrained(str(tokenizer_dir))
-    dataset = build_dataset(stage, corpus, tokenizer_dir, config.max_length, cache_dir, seed=train.seed)
+    dataset = build_dataset(
+        stage, corpus, tokenizer_dir, config.max_length, cache_dir, seed=train.seed, workers=tokenize_workers
+    )
     stats = TokenStats()
     collator = (
         PackedCollator(tokenizer.pad_token_id, stats)
@@ -360,7 +440,8 @@ def train_stage(
         **metrics_callback.summary(trainer.state),
         **(dev_summary(dev, metrics_callback.dev_curve) if dev else {}),
     }
-    metrics_path = output_dir.parent / f"{output_dir.name}.metrics.json"
+    metrics_path = metrics_path or output_dir.parent / f"{output_dir.name}.metrics.json"
+    curve_path = curve_path or output_dir.parent / f"{output_dir.name}.curve.csv"
     if trainer.is_world_process_zero():
         final: Any = trainer.model
         if config.lora.enabled and config.lora.merge:
@@ -370,7 +451,7 @@ def train_stage(
         with atomic_open(metrics_path) as handle:
             json.dump(metrics, handle, indent=2)
             handle.write("\n")
-        with atomic_open(metrics_path.with_name(f"{output_dir.name}.curve.csv")) as handle:
+        with atomic_open(curve_path) as handle:
             handle.write("step,loss,learning_rate,tokens_per_s\n")  # for `dvc plots` and spreadsheets
             for point in metrics["curve"]:
                 handle.write(
