@@ -26,11 +26,12 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from flows.pipeline import git_revision
+from knowcoder.artifacts import Layout
 from knowcoder.config import Params, load_params
 from knowcoder.errors import ConfigError
 from knowcoder.tracking import mlflow_io
 from knowcoder.tracking.mlflow_io import Tracker
+from knowcoder.tracking.runs import git_revision
 from knowcoder.versioning import file_md5
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -40,7 +41,6 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 def prepare_suite(params: dict[str, Any], suite: str) -> list[str]:
     """The suite's validated inputs; runs the data stage when they are missing."""
     from knowcoder.stages.data import prepare_data
-    from knowcoder.stages.train import Layout
     from knowcoder.versioning import ensure_data
 
     config = Params.model_validate(params)
@@ -137,7 +137,7 @@ def evaluate_flow(
     client = mlflow.MlflowClient()
     resolved = resolve_version(model_uri)  # a missing model fails here, in one line, before any work
     tree = params.model_dump(mode="json")
-    out_root = Path(params.paths.artifacts) / "ci-evaluation" / time.strftime("%Y%m%d-%H%M%S")
+    out_root = Layout(params).ci_evaluations / time.strftime("%Y%m%d-%H%M%S")
 
     gold = prepare_suite(tree, suite)
     model_dir = fetch_model(tree, model_uri)

@@ -18,6 +18,30 @@ FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pipeline_space(root: Path) -> dict:
+    """Where a ``knowcoder pipeline`` child process keeps everything: artifacts, MLflow, Prefect, logs.
+
+    ``overrides`` point the params at ``root``; ``env`` keeps Prefect's temporary server, the error
+    logs and the model hubs out of the user's environment.
+    """
+    overrides = [
+        f"paths.artifacts={root / 'artifacts'}",
+        f"tracking.uri=sqlite:///{root / 'mlflow.db'}",
+        f"tracking.artifact_location={root / 'mlartifacts'}",
+    ]
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "PREFECT_HOME": str(root / "prefect"),  # the temporary server's database stays in the test
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "DO_NOT_TRACK": "1",
+        "KNOWCODER_LOG_DIR": str(root / "errors"),
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return {"root": root, "overrides": overrides, "env": env}
+
+
 @pytest.fixture(scope="session")
 def mini_ontology() -> Ontology:
     return load_ontology(FIXTURES / "mini_ontology.yaml")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from knowcoder.config import load_params, parse_override
 from knowcoder.errors import ConfigError
@@ -80,7 +81,32 @@ def test_parse_override_reads_yaml_values():
     assert parse_override("a=x=y") == (["a"], "x=y")
 
 
-@pytest.mark.parametrize("profile", ["tiny", "7b"])
-def test_shipped_params_validate(profile):
+def _leaves(tree, prefix=()):
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            yield from _leaves(value, (*prefix, key))
+        else:
+            yield (*prefix, key), value
+
+
+SHIPPED = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("profile", sorted(SHIPPED["profiles"]))
+def test_every_shipped_profile_validates_with_its_own_values_over_the_base(profile):
     params = load_params(REPO / "params.yaml", profile=profile)
     assert params.profile == profile
+    dumped = params.model_dump(mode="json")
+    overlay = dict(_leaves(SHIPPED["profiles"][profile] or {}))
+    for path, value in overlay.items():
+        found = dumped
+        for key in path:
+            found = found[key]
+        assert found == value, ".".join(path)
+    # and a base value the profile does not touch stays the base's
+    untouched = [(p, v) for p, v in _leaves(SHIPPED["base"]) if p not in overlay and p[0] != "paths"]
+    for path, value in untouched:
+        found = dumped
+        for key in path:
+            found = found[key]
+        assert found == value, ".".join(path)

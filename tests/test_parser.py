@@ -257,8 +257,46 @@ def test_deep_item_is_rejected_before_ast_parse(parse_counter):
     result = parse_results(code, "ner", max_depth=8)
     assert result.records == [EntityRecord("Person", "Ada Park")]
     assert result.report.too_deep == 1
-    # fast path once, then only the first item is handed to ast.parse
-    assert parse_counter["n"] == 2
+    # the depth check keeps the list from being read whole: only the first item reaches ast.parse
+    assert parse_counter["n"] == 1
+
+
+@pytest.mark.parametrize(
+    "deep",
+    [
+        "[" * 20 + "]" * 20 + "]",  # closed: the list could be read whole
+        "[" * 20 + "]" * 19,  # never closed
+        "Person(" + "(" * 19 + '"Ada Park"' + ")" * 19 + ")]",  # closed, and readable as a Person
+    ],
+    ids=["closed", "unclosed", "closed-call"],
+)
+def test_an_item_20_deep_is_too_deep_whether_or_not_the_list_closes(parse_counter, deep):
+    # given a good item, then one 20 levels deep
+    code = 'results = [Person("Ada Park"), ' + deep
+    # when
+    result = parse_results(code, "ner", ENTITIES, max_depth=8)
+    # then: the deep item is counted as too deep, never read, and the good one is kept
+    assert result.records == [EntityRecord("Person", "Ada Park")]
+    assert (result.report.objects, result.report.too_deep, result.report.bad_shapes) == (2, 1, 0)
+    assert parse_counter["chars"] == len('Person("Ada Park")')
+
+
+def test_brackets_inside_strings_do_not_count_toward_depth():
+    sentence = "Ada Park" + "([{" * 10
+    allowed = Allowed(types=frozenset({"Person"}), sentence=sentence)
+    code = f"results = [Person(\"{sentence}\"), Person('{sentence}')]"
+    result = parse_results(code, "ner", allowed, max_depth=1)
+    assert result.records == [EntityRecord("Person", sentence)] * 2
+    assert result.report.too_deep == 0 and result.report.parseable
+
+
+@pytest.mark.parametrize(("parens", "kept", "too_deep"), [(7, 1, 0), (8, 0, 1)])
+def test_an_item_at_exactly_max_depth_is_kept(parens, kept, too_deep):
+    # Person( ... ) is one level; each pair of parentheses around the span one more
+    item = "Person(" + "(" * parens + '"Ada Park"' + ")" * parens + ")"
+    for code in (f"results = [{item}]", f"results = [{item}, Person("):  # read whole, or item by item
+        report = parse_results(code, "ner", ENTITIES, max_depth=8).report
+        assert (report.kept, report.too_deep) == (kept, too_deep), code
 
 
 def test_token_budget_cuts_what_ast_would_take_long_on(parse_counter):

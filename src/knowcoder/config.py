@@ -109,6 +109,8 @@ class PromptConfig(BaseModel):
 
 
 class ParserConfig(BaseModel):
+    """The parser's bounds (``knowcoder.parser``): characters read, bracket depth of one item."""
+
     model_config = _STRICT
 
     max_chars: int = Field(65_536, gt=0)
@@ -272,13 +274,14 @@ class BenchmarkConfig(BaseModel):
     limit: int | None = Field(default=None, gt=0)  # first N instances per dataset: a smoke test
 
 
-class EvaluationConfig(BaseModel):
+class DecodingConfig(BaseModel):
+    """How prompts are batched, cut and decoded: the knobs of ``inference.extract.Extractor``.
+
+    ``evaluation`` holds them in ``params.yaml``; a packaged model's ``prompt.json`` holds them too.
+    """
+
     model_config = _STRICT
 
-    data: list[str] = Field(default_factory=lambda: ["sample-en", "sample-zh"])  # validated inputs
-    split: str = "test"
-    tasks: list[str] = Field(default_factory=lambda: ["ner", "re", "ed", "eae"])
-    types: Literal["dataset", "instance"] = "dataset"  # the classes each prompt defines
     batch_size: int = Field(default=32, gt=0)  # prompts per generation batch, at most
     # and cache positions per batch, at most: rows x (longest prompt + max_new_tokens); None: no limit
     batch_tokens: int | None = Field(default=32768, gt=0)
@@ -286,6 +289,24 @@ class EvaluationConfig(BaseModel):
     head_tokens: int = Field(default=1500, gt=0)  # prompts longer than head + tail keep both ends
     tail_tokens: int = Field(default=2000, gt=0)
     constrained: bool = False  # schema-constrained decoding
+
+
+class _EvaluatedData(BaseModel):
+    """What ``evaluation`` reads; a base of its own so that these keys stay first in its dumps."""
+
+    model_config = _STRICT
+
+    data: list[str] = Field(default_factory=lambda: ["sample-en", "sample-zh"])  # validated inputs
+    split: str = "test"
+    tasks: list[str] = Field(default_factory=lambda: ["ner", "re", "ed", "eae"])
+    types: Literal["dataset", "instance"] = "dataset"  # the classes each prompt defines
+
+
+class EvaluationConfig(DecodingConfig, _EvaluatedData):
+    """The evaluation: its data (first), its decoding (``DecodingConfig``), then scoring and suites."""
+
+    model_config = _STRICT
+
     lenient: bool = False  # also accept a predicted entity type whose ancestor is the gold type
     worst_examples: int = Field(default=20, ge=0)
     suite: str = "sample-test"  # the name of the suite above (data + split), for CI and run tags

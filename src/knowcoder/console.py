@@ -26,6 +26,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from knowcoder.artifacts import Layout
+
 log = logging.getLogger(__name__)
 
 #: loggers whose own console handlers give way to the log file while the display is open
@@ -467,7 +469,7 @@ def _is_console(handler: logging.Handler) -> bool:
 def log_path_for(artifacts: str | Path, now: float | None = None) -> Path:
     """``<artifacts>/logs/pipeline-<YYYYmmdd-HHMMSS>.log``."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
-    return Path(artifacts) / "logs" / f"pipeline-{stamp}.log"
+    return Layout(artifacts).logs / f"pipeline-{stamp}.log"
 
 
 @contextlib.contextmanager

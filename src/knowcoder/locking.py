@@ -23,11 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from knowcoder.artifacts import LOCK_NAME
 from knowcoder.errors import KnowCoderError
 
 log = logging.getLogger(__name__)
-
-LOCK_NAME = ".pipeline.lock"
 
 
 class PipelineBusyError(KnowCoderError):
@@ -186,7 +185,7 @@ def one_pipeline_per_artifacts(function: F) -> F:
                 )
                 stamp = read_stamp(params, "register")
                 deleted = delete_half_registered(
-                    all_runs, params.registry.name, stamp.info.get("version") if stamp else None
+                    all_runs, params.registry.name, stamp.info.version if stamp else None
                 )
                 log.warning(
                     "the previous pipeline in %s (pid %s, since %s) was killed; its finished stages are "

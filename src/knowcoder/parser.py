@@ -11,9 +11,11 @@ Released KnowCoder writes keyword role names as they are (``from = [Entity("x")]
 Work is bounded: the text is cut at ``max_chars``; ``ast`` is never handed more than
 ``max_tokens`` Python tokens (``ast``'s cost grows with tokens, not characters: 64 KB of ``1,``
 or ``a()()`` cost a hundred times more than 64 KB of string), counted by one linear regular
-expression; the list is split into its top-level items by one linear scan, and an item nested
-deeper than ``max_depth`` is rejected before ``ast.parse`` sees it. Output cut off mid-object
-keeps every complete object before the cut. Warnings ``ast`` raises on odd literals
+expression; an item nested deeper than ``max_depth`` (brackets inside string literals do not
+count) is rejected before ``ast.parse`` sees it, whether the list is read whole (the common case,
+after a depth check of the whole list) or split into its top-level items by one linear scan (when
+it cannot be read whole, or holds such an item). Output cut off mid-object keeps every complete
+object before the cut. Warnings ``ast`` raises on odd literals
 (``SyntaxWarning: invalid decimal literal``) are silenced.
 """
 
@@ -50,6 +52,10 @@ _OPEN, _CLOSE = "([{", ")]}"
 # A string literal, closed or running to the end of its line: always a match, so a scan never
 # starts again inside one (restarting at each quote of ``"\"\"\"...`` is quadratic).
 _STRING = r'"(?:[^"\\\n]|\\[\s\S]?)*+(?:"|(?=\n)|\Z)' + r"|'(?:[^'\\\n]|\\[\s\S]?)*+(?:'|(?=\n)|\Z)"
+# The depth guard: string literals and comments dropped, then all but brackets, then innermost pairs
+_STRING_OR_COMMENT = re.compile(_STRING + r"|#[^\n]*")
+_NOT_BRACKET = re.compile(r"[^()\[\]{}]++")
+_PAIR = re.compile(r"\(\)|\[\]|\{\}")
 # A string literal (kept as is), or a keyword used as an argument name right after "(" or ","
 _KEYWORD_ARGUMENT = re.compile(_STRING + r"|(?<=[(,])(\s*)(" + "|".join(keyword.kwlist) + r")(\s*=)(?!=)")
 # One Python token, roughly: a string, a name or number, or any other single character.
@@ -177,11 +183,17 @@ def parse_results(
 
 
 def _fast_items(code: str, start: int, max_depth: int) -> list[ast.expr] | None:
-    """The common case: the output is one well-formed list, ``[`` at ``start``, then nothing."""
+    """The common case: the output is one well-formed list, ``[`` at ``start``, then nothing.
+
+    ``None`` when it is not, or when an item nests deeper than ``max_depth`` (the list's own
+    bracket is one level more): the item-by-item scan then rejects that item unread.
+    """
     tail = code[start:]
     end = tail.find('"""')
     if end >= 0:
         tail = tail[:end]
+    if _nests_deeper(tail, max_depth + 1):
+        return None
     try:
         # "eval" mode: for a syntax error in "exec" mode CPython opens the file named as the
         # source ("<unknown>") to quote the line; nothing here may open a file
@@ -193,17 +205,18 @@ def _fast_items(code: str, start: int, max_depth: int) -> list[ast.expr] | None:
     return None
 
 
-def _max_nesting(text: str) -> int:
-    """Bracket depth ignoring strings; cheap guard before handing text to ``ast.parse``."""
-    depth = deepest = 0
-    for token in _TOKENS.finditer(text):
-        char = token.group()
-        if char in _OPEN:
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in _CLOSE:
-            depth -= 1
-    return deepest
+def _nests_deeper(text: str, limit: int) -> bool:
+    """Whether brackets outside string literals and comments nest deeper than ``limit`` in ``text``.
+
+    Each pass drops the innermost bracket pairs, so a pair left after ``limit`` passes sits deeper.
+    Meant for text ``ast`` is about to read: where its brackets do not balance, ``ast`` fails anyway.
+    """
+    brackets = _NOT_BRACKET.sub("", _STRING_OR_COMMENT.sub("", text))
+    for _ in range(limit):
+        brackets, pairs = _PAIR.subn("", brackets)
+        if not pairs:
+            return False
+    return _PAIR.search(brackets) is not None
 
 
 def _scan_items(code: str, pos: int, max_depth: int, report: ParseReport) -> tuple[list[ast.expr], bool]:

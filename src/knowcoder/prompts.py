@@ -106,7 +106,7 @@ class PromptBuilder:
 
     def _mapped(self, task: Task, types: Iterable[str]) -> list[str]:
         """ED types through the release's fine -> coarse mapping (duplicates kept, as it does)."""
-        if task.name != "ed" or not self.ed_mapping:
+        if not task.uses_ed_mapping or not self.ed_mapping:
             return list(types)
         return [self.ed_mapping.get(name, name) for name in types]
 
@@ -114,7 +114,7 @@ class PromptBuilder:
         text = released.instruction(task.name, self._released) if self._released else task.instruction
         if self.options.dataset_hint and dataset:
             text = f"For DATASET {dataset}, {text[0].lower()}{text[1:]}"
-        if self._released == "docstring" and task.name == "eae":
+        if self._released == "docstring" and task.given_by:
             text += released.trigger_hint((r.trigger, r.type) for r in given if isinstance(r, EventRecord))
         elif self.options.trigger_hints and not self._released:
             hints = task.trigger_hints(given)
@@ -154,7 +154,7 @@ class PromptBuilder:
 
     def target(self, records: Iterable[Record], task: str | Task) -> str:
         task = get_task(task)
-        if task.name == "ed" and self.ed_mapping:
+        if task.uses_ed_mapping and self.ed_mapping:
             records = [
                 TriggerRecord(self.ed_mapping.get(r.type, r.type), r.trigger)
                 if isinstance(r, TriggerRecord)
@@ -183,11 +183,13 @@ class PromptBuilder:
         own = frozenset(n for n in names if self.ontology[n].kind == task.kind)
         entities = frozenset(n for n in names if self.ontology[n].kind == Kind.ENTITY)
         roles = {
-            n: frozenset(role.name for role in self.ontology.roles(n)) for n in own if task.name == "eae"
+            n: frozenset(role.name for role in self.ontology.roles(n))
+            for n in own
+            if task.call_shape == "event"
         }
         return Allowed(
             types=own,
             entity_types=entities | {"Entity"},
-            roles=roles if task.name == "eae" else None,
+            roles=roles if task.call_shape == "event" else None,
             sentence=sentence,
         )

@@ -75,36 +75,21 @@ class EventRecord:
 Record = EntityRecord | RelationRecord | TriggerRecord | EventRecord
 
 
-def _entity(data: dict[str, Any]) -> EntityRecord:
-    return EntityRecord(str(data["type"]), str(data["text"]))
-
-
 def record_from_dict(task: str, data: dict[str, Any]) -> Record:
-    """The inverse of ``to_dict`` for one task's record (predictions files store dicts)."""
+    """The inverse of ``to_dict`` for one task's record (predictions files store dicts).
+
+    Each task reads its own records (``Task.record_from_dict``); this names the task and the
+    dict when one is malformed.
+    """
+    from knowcoder.tasks import TASKS, get_task  # the tasks build on these records
+
     try:
-        return _from_dict(task, data)
+        reader = get_task(task)
+    except KeyError:
+        raise ValueError(f"no record format for task {task!r}; choose one of: {', '.join(TASKS)}") from None
+    try:
+        return reader.record_from_dict(data)
     except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(
             f"{task} record {data!r} is malformed ({error!r}); write it with to_dict()"
         ) from error
-
-
-def _from_dict(task: str, data: dict[str, Any]) -> Record:
-    if task == "ner":
-        return _entity(data)
-    if task == "re":
-        return RelationRecord(str(data["type"]), _entity(data["head"]), _entity(data["tail"]))
-    if task == "ed":
-        return TriggerRecord(str(data["type"]), str(data["trigger"]))
-    if task == "eae":
-        arguments = tuple(
-            sorted(
-                (
-                    ArgumentRecord(str(a["role"]), str(a.get("type", "Entity")), str(a["text"]))
-                    for a in data["arguments"]
-                ),
-                key=lambda argument: argument.role,
-            )
-        )
-        return EventRecord(str(data["type"]), str(data["trigger"]), arguments)
-    raise ValueError(f"no record format for task {task!r}; choose one of: ner, re, ed, eae")

@@ -18,7 +18,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from ..conftest import REPO
+from ..conftest import REPO, pipeline_space
 
 pytestmark = pytest.mark.slow
 STAGES = ("data", "corpus", "pretrain", "sft", "align", "evaluate", "register")
@@ -28,23 +28,7 @@ NOISE = re.compile(r"\{'loss'|\{\"loss\"|'train_runtime'|Generating train split|
 
 @pytest.fixture(scope="module")
 def space(tmp_path_factory):
-    root = tmp_path_factory.mktemp("console")
-    overrides = [
-        f"paths.artifacts={root / 'artifacts'}",
-        f"tracking.uri=sqlite:///{root / 'mlflow.db'}",
-        f"tracking.artifact_location={root / 'mlartifacts'}",
-    ]
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "PREFECT_HOME": str(root / "prefect"),  # the temporary server's database stays in the test
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "KNOWCODER_LOG_DIR": str(root / "errors"),
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return {"root": root, "overrides": overrides, "env": env}
+    return pipeline_space(tmp_path_factory.mktemp("console"))
 
 
 def pipeline(space, name: str, *argv: str) -> subprocess.CompletedProcess:

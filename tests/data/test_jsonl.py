@@ -77,7 +77,7 @@ def test_failed_write_leaves_previous_file_and_no_temporary(tmp_path):
         yield instance
         raise RuntimeError("disk on fire")
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=r"^disk on fire$"):
         write_instances(target, explode())
     assert target.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]

@@ -12,13 +12,14 @@ import json
 
 import pytest
 
+from knowcoder.artifacts import Layout
 from knowcoder.config import load_params
 from knowcoder.corpus.annotate import Gazetteer, annotate_file
 from knowcoder.corpus.build import build_part, plan_corpus
 from knowcoder.corpus.shards import FAULT_ENV, line_ranges
 from knowcoder.schema.ontology import load_ontology
+from knowcoder.stages.corpus import build_corpus
 from knowcoder.stages.data import prepare_data
-from knowcoder.stages.train import Layout, build_corpus
 
 from ..conftest import REPO
 

@@ -22,21 +22,21 @@ def plant(point: str) -> None:
         _, stage, step = point.split(":")
         from transformers import TrainerCallback
 
-        import knowcoder.stages.pipeline as stages
+        import knowcoder.stages.train as training
 
         class KillAtStep(TrainerCallback):
             def on_step_end(self, args, state, control, **kwargs):
                 if state.global_step == int(step):
                     _die()
 
-        run_train = stages.run_train
+        run_stage = training.run_stage
 
-        def run_train_then_die(params, stage_, fingerprint_, callbacks=None):
+        def run_stage_then_die(params, stage_, fingerprint_, callbacks=None):
             if stage_ == stage:
                 callbacks = [*(callbacks or []), KillAtStep()]
-            return run_train(params, stage_, fingerprint_, callbacks=callbacks)
+            return run_stage(params, stage_, fingerprint_, callbacks=callbacks)
 
-        stages.run_train = run_train_then_die
+        training.run_stage = run_stage_then_die
     elif point == "register":
         import mlflow
 

@@ -64,7 +64,7 @@ def test_the_flow_takes_the_lock_before_doing_anything(tmp_path):
     artifacts = tmp_path / "artifacts"
     holder = hold_lock_in_child(artifacts)
     try:
-        with pytest.raises(PipelineBusyError):
+        with pytest.raises(PipelineBusyError, match=r"^another pipeline \(pid \d+ on "):
             pipeline_flow.fn(
                 params_path=str(REPO / "params.yaml"),
                 profile="smoke",

@@ -16,7 +16,7 @@ import sys
 import mlflow
 import pytest
 
-from ..conftest import REPO
+from ..conftest import REPO, pipeline_space
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow]
 NAME = "knowcoder-ie"
@@ -24,22 +24,7 @@ NAME = "knowcoder-ie"
 
 @pytest.fixture(scope="module")
 def space(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pipeline-kills")
-    overrides = [
-        f"paths.artifacts={root / 'artifacts'}",
-        f"tracking.uri=sqlite:///{root / 'mlflow.db'}",
-        f"tracking.artifact_location={root / 'mlartifacts'}",
-    ]
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "PREFECT_HOME": str(root / "prefect"),  # the ephemeral server's database stays in the test
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "DO_NOT_TRACK": "1",
-        "KNOWCODER_LOG_DIR": str(root / "logs"),
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return {"root": root, "overrides": overrides, "env": env}
+    return pipeline_space(tmp_path_factory.mktemp("pipeline-kills"))
 
 
 def pipeline(space, fault: str | None = None) -> subprocess.CompletedProcess:
@@ -66,8 +51,8 @@ def pipeline(space, fault: str | None = None) -> subprocess.CompletedProcess:
 
 
 def client(space):
-    mlflow.set_tracking_uri(f"sqlite:///{space['root'] / 'mlflow.db'}")
-    return mlflow.MlflowClient()
+    uri = f"sqlite:///{space['root'] / 'mlflow.db'}"  # named here: the process-wide URI stays as it was
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def runs(space, status: str | None = None):

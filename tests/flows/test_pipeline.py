@@ -64,6 +64,23 @@ def in_repo(monkeypatch):
     monkeypatch.chdir(REPO)
 
 
+@pytest.fixture(scope="module")
+def challenger(first, workspace):
+    """A second, worse candidate (changed sft learning rate) against a champion that scored 0.9."""
+    import os
+
+    champion = client().get_model_version_by_alias(NAME, "champion")
+    set_champion_metric("ner.f1", 0.9)  # the smoke model cannot get near that
+    cwd = os.getcwd()
+    os.chdir(REPO)
+    try:
+        state = run(workspace[1], "train.sft.learning_rate=0.002")
+    finally:
+        os.chdir(cwd)
+    assert state.is_completed(), state.message
+    return champion, state.result()
+
+
 def client():
     return mlflow.MlflowClient()
 
@@ -145,6 +162,7 @@ def test_the_registered_champion_loads_and_predicts_records(first):
 
 
 def test_a_second_run_with_unchanged_inputs_is_served_from_the_cache(first, workspace, in_repo):
+    before = client().search_model_versions(f"name = '{NAME}'")
     state = run(workspace[1])
     assert state.is_completed(), state.message
     summary = state.result()
@@ -152,22 +170,17 @@ def test_a_second_run_with_unchanged_inputs_is_served_from_the_cache(first, work
         ["data", "corpus", "pretrain", "sft", "align", "evaluate", "register"], True
     )
     versions = client().search_model_versions(f"name = '{NAME}'")
-    assert len(versions) == 1  # nothing new to register
+    assert len(versions) == len(before)  # nothing new to register
+    assert summary["registry"]["version"] == first["registry"]["version"]
 
 
-def test_a_worse_candidate_stays_challenger(first, workspace, in_repo):
-    champion = client().get_model_version_by_alias(NAME, "champion")
-    # the champion scored 0.9 on the suite; the smoke model cannot get near that
-    set_champion_metric("ner.f1", 0.9)
-    state = run(workspace[1], "train.sft.learning_rate=0.002")
-    assert state.is_completed(), state.message
-    summary = state.result()
+def test_a_worse_candidate_stays_challenger(challenger):
+    champion, summary = challenger
     cached = {stage for stage, info in summary["stages"].items() if info["cached"]}
     assert cached == {"data", "corpus", "pretrain"}  # only what the changed parameter feeds re-ran
     new = summary["registry"]["version"]
     assert new != str(champion.version) and summary["registry"]["champion"] is False
     assert client().get_model_version_by_alias(NAME, "champion").version == champion.version
-    assert str(client().get_model_version_by_alias(NAME, "challenger").version) == new
     assert client().get_model_version(NAME, new).tags["promotion.decision"] == "challenger"
     parent = client().get_run(summary["run_id"])
     assert parent.data.tags["promotion.decision"] == "challenger"
@@ -213,7 +226,7 @@ def test_extract_and_evaluate_take_a_registry_uri(first, workspace, in_repo, cap
     assert set(printed) == {"records", "output", "report"}
 
 
-def test_ci_evaluate_fails_on_a_regression_against_the_champion(first, workspace, in_repo, capsys):
+def test_ci_evaluate_fails_on_a_regression_against_the_champion(challenger, workspace, in_repo, capsys):
     import json
 
     from knowcoder.cli.main import main
@@ -228,7 +241,7 @@ def test_ci_evaluate_fails_on_a_regression_against_the_champion(first, workspace
     assert main([*common, "ci-evaluate"]) == 1
     failed = json.loads(capsys.readouterr().out)
     assert failed["regressions"] == ["re.f1"]
-    runs = client().search_runs([first["experiment_id"]], filter_string="tags.`ci.passed` = 'false'")
+    runs = client().search_runs([challenger[1]["experiment_id"]], filter_string="tags.`ci.passed` = 'false'")
     assert len(runs) == 1 and runs[0].data.tags["ci.model_uri"] == f"models:/{NAME}@challenger"
     challenger = client().get_model_version_by_alias(NAME, "challenger")
     assert runs[0].data.tags["ci.model_version"] == str(challenger.version)
@@ -247,7 +260,7 @@ def test_ci_evaluate_of_a_missing_model_fails_in_one_line_with_the_fix(first, wo
     assert "register one first (knowcoder pipeline)" in err
 
 
-def test_a_cached_registration_is_checked_against_the_registry(first, workspace, in_repo):
+def test_a_cached_registration_is_checked_against_the_registry(challenger, workspace, in_repo):
     # given a pipeline whose stages are all cached, and a registry that lost the registered version
     from knowcoder.tracking.registry import CHALLENGER
 
@@ -320,7 +333,7 @@ def test_a_step_failing_after_register_leaves_the_parent_failed(
     def broken(tracker, params):
         raise RuntimeError("schema logging failed")
 
-    monkeypatch.setattr(flows.pipeline, "_log_schema", broken)
+    monkeypatch.setattr(flows.pipeline, "log_schema", broken)
     _, overrides = workspace
     other = [*overrides, f"tracking.uri=sqlite:///{tmp_path / 'failing.db'}"]
     # when the pipeline runs
@@ -331,3 +344,39 @@ def test_a_step_failing_after_register_leaves_the_parent_failed(
     experiment = client().get_experiment_by_name("knowcoder").experiment_id
     (parent,) = client().search_runs([experiment], "attributes.run_name LIKE 'pipeline-%'")
     assert parent.info.status == "FAILED"
+
+
+def test_a_toy_stage_runs_in_the_flow_from_its_table_entry(first, workspace, in_repo):
+    """Adding a stage is one table entry: the flow runs it, caches it and gives it its MLflow run."""
+    from pathlib import Path
+
+    from knowcoder.stages import pipeline as stages
+    from knowcoder.stages.base import Stage, StageOutput
+
+    def count_synthetic(context):
+        synth = Path(context.upstream[0].outputs["synth"])
+        out = synth.parent / "toy-count.txt"
+        rows = sum(1 for _ in synth.open(encoding="utf-8"))
+        out.write_text(f"{rows}\n")
+        return StageOutput("toy", context.fingerprint, {"count": str(out)}, {"toy.rows": float(rows)})
+
+    def log_count(context, output):
+        context.stage.tags({"toy.logged": "yes"})
+
+    toy = Stage("toy", ("data.synth",), stages._after("data"), count_synthetic, log=log_count)
+    stages.add_stage(toy, after="data")
+    try:
+        state = run(workspace[1], stop_after="toy")
+        assert state.is_completed(), state.message
+        summary = state.result()
+        assert {s: i["cached"] for s, i in summary["stages"].items()} == {"data": True, "toy": False}
+        again = run(workspace[1], stop_after="toy").result()
+        assert again["stages"]["toy"]["cached"] is True
+    finally:
+        stages.remove_stage("toy")
+    (child,) = client().search_runs(
+        [summary["experiment_id"]],
+        f"tags.mlflow.parentRunId = '{summary['run_id']}' and attributes.run_name = 'toy'",
+    )
+    assert child.data.metrics["toy/rows"] == 48.0  # the smoke profile's 40 + 4 + 4 synthetic sentences
+    assert child.data.tags["toy.logged"] == "yes" and child.data.params["data.synth.train"] == "40"

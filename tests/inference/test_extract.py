@@ -5,13 +5,8 @@ import torch
 from transformers import DynamicCache
 
 from knowcoder.data.instance import Entity
-from knowcoder.inference.extract import (
-    ExtractionRequest,
-    Extractor,
-    _GrowingCache,
-    requests_for,
-    schema_types,
-)
+from knowcoder.inference.extract import ExtractionRequest, Extractor, requests_for, schema_types
+from knowcoder.inference.kv_cache import GrowingCache
 from knowcoder.modeling.tiny import build_tiny_model, save_model_dir
 from knowcoder.modeling.tokenizer import train_tokenizer
 from knowcoder.prompts import PromptBuilder, PromptOptions
@@ -162,7 +157,7 @@ def test_growing_cache_attends_like_the_dynamic_cache(extractor):
     # given: the same two prompts in a growing and in a plain dynamic cache
     model, config = extractor.model, extractor.model.config
     prompts = torch.tensor([[5, 6, 7, 8, 9, 10, 11, 12], [12, 11, 10, 9, 8, 7, 6, 5]])
-    growing, plain = _GrowingCache(config), DynamicCache(config=config)
+    growing, plain = GrowingCache(config), DynamicCache(config=config)
     tokens = torch.randint(3, 300, (2, 40), generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         model(input_ids=prompts, past_key_values=growing)
@@ -333,3 +328,18 @@ def test_constrained_random_model_on_the_sample_test_split(tmp_path_factory):
             spans += [getattr(record, side).text for side in ("head", "tail") if hasattr(record, side)]
             spans += [a.text for a in getattr(record, "arguments", ())]
             assert all(span and span in prediction.request.text for span in spans)
+
+
+def test_from_config_takes_the_decoding_and_parser_settings(tiny_dir, mini_ontology):
+    from knowcoder.config import DecodingConfig, ParserConfig
+
+    builder = PromptBuilder(mini_ontology, PromptOptions(system=False, descriptions=False))
+    decoding = DecodingConfig(
+        batch_size=3, batch_tokens=None, max_new_tokens=9, head_tokens=7, tail_tokens=11, constrained=True
+    )
+    loaded = Extractor.from_config(tiny_dir, builder, decoding, ParserConfig(max_chars=500, max_depth=4))
+    settings = ("batch_size", "batch_tokens", "max_new_tokens", "head_tokens", "tail_tokens", "constrained")
+    assert {name: getattr(loaded, name) for name in settings} == decoding.model_dump()
+    assert loaded.parser_limits == {"max_chars": 500, "max_depth": 4}
+    plain = Extractor.from_config(tiny_dir, builder, decoding, ParserConfig(), constrained=False)
+    assert not plain.constrained  # the override wins

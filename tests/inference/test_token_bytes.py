@@ -16,18 +16,19 @@ import time
 import pytest
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from knowcoder.inference.constrained import (
     SchemaConstraint,
     TokenTable,
     TokenTrie,
-    constrained_generate,
     token_bytes,
     token_table,
 )
+from knowcoder.inference.extract import ExtractionRequest, Extractor
 from knowcoder.inference.grammar import NEVER, ResultsGrammar
 from knowcoder.parser import parse_results
+from knowcoder.prompts import PromptBuilder, PromptOptions
 from knowcoder.records import EntityRecord
 from tests.inference.scripted import scripted_decode
 
@@ -346,35 +347,53 @@ def test_a_vocabulary_that_cannot_write_the_empty_answer_is_refused():
         SchemaConstraint([grammar], trie, 3)
 
 
-def test_constrained_generate_returns_the_checked_bytes():
-    """WordPiece's decode drops the first token's space and has no "##" to show; the answer is the
-    bytes the grammar checked."""
+def test_constrained_extraction_returns_the_checked_bytes(mini_ontology):
+    """WordPiece's decode drops the first token's space and has no "##" to show; the extractor's
+    answer is the bytes the grammar checked."""
     tokenizer = wordpiece()
     trie = TokenTrie.from_tokenizer(tokenizer)
-    grammar = ResultsGrammar("ner", ["Person", "Company"], SENTENCE)
     script = 'results = [Person("Ada Park")]'
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=8,
+        intermediate_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=4096,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
 
-    class Model:  # writes the script's tokens, then EOS
-        device = torch.device("cpu")
+    class WantsScript(LlamaForCausalLM):
+        """A real one-layer Llama whose last logits prefer the tokens that spell the script's rest
+        after what it wrote, then EOS."""
 
-        def generate(self, input_ids, max_new_tokens, logits_processor, **_):
-            ids = input_ids
-            for _ in range(max_new_tokens):
-                scores = torch.zeros(ids.shape[0], len(tokenizer))
-                written = b"".join(trie.tokens.get(t, b"") for t in ids[0, input_ids.shape[1] :].tolist())
-                rest = script.encode()[len(written) :]
-                for token_id, data in trie.tokens.items():
-                    if rest.startswith(data):
-                        scores[0, token_id] = len(data)
-                scores[0, tokenizer.eos_token_id] = 0 if rest else 1000
-                token = int(logits_processor(ids, scores).argmax())
-                ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
-                if token == tokenizer.eos_token_id:
-                    break
-            return ids
+        written = b""
 
-    (output,) = constrained_generate(Model(), tokenizer, ["Ada Park"], [grammar], max_new_tokens=30)
-    assert output == script
+        def forward(self, input_ids=None, past_key_values=None, **kwargs):
+            prefill = past_key_values is None or not past_key_values.get_seq_length()
+            out = super().forward(input_ids=input_ids, past_key_values=past_key_values, **kwargs)
+            if prefill:
+                self.written = b""
+            else:
+                self.written += b"".join(trie.tokens.get(t, b"") for t in input_ids[0].tolist())
+            rest = script.encode()[len(self.written) :]
+            scores = torch.zeros(len(tokenizer))
+            for token_id, data in trie.tokens.items():
+                if rest.startswith(data):
+                    scores[token_id] = len(data)
+            scores[tokenizer.eos_token_id] = 0 if rest else 1000
+            out.logits[:, -1] = scores
+            return out
+
+    builder = PromptBuilder(mini_ontology, PromptOptions(system=False, descriptions=False))
+    extractor = Extractor(WantsScript(config).eval(), tokenizer, builder, max_new_tokens=30, constrained=True)
+    request = ExtractionRequest("r", "ner", SENTENCE, ("Person", "Company"))
+    (prediction,) = extractor.extract([request])
+    assert prediction.output == script
+    assert prediction.records == [EntityRecord("Person", "Ada Park")]
+    assert tokenizer.decode(tokenizer(script, add_special_tokens=False)["input_ids"]) != script
 
 
 # ---- errors, caching and speed ---------------------------------------------------------------------

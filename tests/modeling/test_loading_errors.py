@@ -91,11 +91,15 @@ def test_a_model_uri_with_no_such_alias_is_one_line_listing_the_aliases(tmp_path
 
     from knowcoder.tracking.mlflow_io import local_model_dir
 
+    previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    client = mlflow.MlflowClient()
-    client.create_registered_model("knowcoder-ie")
-    with pytest.raises(ModelNotFoundError) as error:
-        local_model_dir("models:/knowcoder-ie@nosuch", tmp_path / "dl")
+    try:
+        client = mlflow.MlflowClient()
+        client.create_registered_model("knowcoder-ie")
+        with pytest.raises(ModelNotFoundError) as error:
+            local_model_dir("models:/knowcoder-ie@nosuch", tmp_path / "dl")
+    finally:
+        mlflow.set_tracking_uri(previous)
     assert one_line(error).startswith("models:/knowcoder-ie@nosuch: Registered model alias nosuch not found")
     assert "aliases of knowcoder-ie: none" in str(error.value)
 

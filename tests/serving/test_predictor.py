@@ -6,14 +6,16 @@ so the planning and plumbing are checked exactly; the last ones run a tiny rando
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
 import pytest
 
-from knowcoder.config import EvaluationConfig, Params, PromptConfig
+from knowcoder.config import DecodingConfig, EvaluationConfig, Params, PromptConfig
 from knowcoder.errors import ConfigError
 from knowcoder.inference.extract import ExtractionRequest, Extractor, Generated
+from knowcoder.parser import DEFAULT_MAX_CHARS, DEFAULT_MAX_DEPTH
 from knowcoder.prompts import PromptBuilder, PromptOptions
 from knowcoder.records import EventRecord
 from knowcoder.serving.predictor import PredictionInputError, Predictor, ServingConfig
@@ -240,9 +242,63 @@ def test_serving_config_from_params_takes_the_evaluation_settings():
     assert ServingConfig.from_dict(config.to_dict()) == config
 
 
+#: a ``prompt.json`` as packaged models were written before the decoding and parser settings
+#: were shared with ``params.yaml``'s models: it must load, and be written back the same
+PACKAGED_PROMPT_JSON = """{
+  "style": "released",
+  "lang": "en",
+  "descriptions": false,
+  "max_examples": 1,
+  "system": false,
+  "dataset_hint": false,
+  "trigger_hints": true,
+  "class_order": "ontology",
+  "batch_size": 8,
+  "batch_tokens": null,
+  "max_new_tokens": 16,
+  "head_tokens": 1500,
+  "tail_tokens": 2000,
+  "constrained": true,
+  "dtype": "auto",
+  "trust_remote_code": false,
+  "max_chars": 65536,
+  "max_depth": 5,
+  "chunk_chars": 800,
+  "chunk_overlap": 100
+}"""
+
+
+def test_a_packaged_prompt_json_loads_and_is_written_back_byte_for_byte():
+    config = ServingConfig.from_dict(json.loads(PACKAGED_PROMPT_JSON))
+    assert (config.prompt.style, config.batch_size, config.batch_tokens, config.constrained) == (
+        "released",
+        8,
+        None,
+        True,
+    )
+    assert (config.parser.max_chars, config.parser.max_depth, config.chunk_chars) == (65536, 5, 800)
+    assert json.dumps(config.to_dict(), indent=2) == PACKAGED_PROMPT_JSON
+
+
+def test_serving_config_shares_the_decoding_and_parser_settings_of_params():
+    # the same fields and defaults as evaluation's decoding knobs and the parser section
+    config = ServingConfig()
+    assert isinstance(config, DecodingConfig)
+    decoding = set(DecodingConfig.model_fields)
+    assert decoding <= set(EvaluationConfig.model_fields)
+    assert config.model_dump(include=decoding) == EvaluationConfig().model_dump(include=decoding)
+    assert config.parser == Params().parser
+    assert (config.parser.max_chars, config.parser.max_depth) == (DEFAULT_MAX_CHARS, DEFAULT_MAX_DEPTH)
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
-    [({"max_new_token": 3}, "unknown key 'max_new_token'"), ({"batch_size": 0}, "batch_size: ")],
+    [
+        ({"max_new_token": 3}, "unknown key 'max_new_token'"),
+        ({"batch_size": 0}, "batch_size: "),
+        ({"max_depth": 0}, "^max_depth: "),
+        ({"parser": {"max_depth": 3}}, "unknown key 'parser'"),
+    ],
 )
 def test_serving_config_names_the_bad_key(values, message):
     with pytest.raises(ConfigError, match=message):

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from knowcoder.artifacts import Layout
+from knowcoder.cli.main import main
 from knowcoder.config import load_params
 from knowcoder.data.jsonl import read_instances, write_instances
 from knowcoder.data.synth import synthesize
@@ -15,8 +17,8 @@ from knowcoder.errors import ConfigError
 from knowcoder.modeling.tiny import build_tiny_model, save_model_dir
 from knowcoder.modeling.tokenizer import train_tokenizer
 from knowcoder.schema.ontology import load_ontology
-from knowcoder.stages.pipeline import run_evaluate
-from knowcoder.stages.train import Layout
+from knowcoder.stages.base import StageContext, StageOutput
+from knowcoder.stages.evaluate import run as run_evaluate
 
 from ..conftest import REPO
 
@@ -69,7 +71,8 @@ def test_the_stage_scores_each_suite_into_its_own_folder(tmp_path: Path, tiny_mo
     for name, path in SAMPLE.items():
         write_instances(layout.validated(name), read_instances(path))
 
-    output = run_evaluate(params, "fp", tiny_model)
+    model = StageOutput("align", "fp-align", {"model": str(tiny_model)})
+    output = run_evaluate(StageContext(params, "fp", upstream=[StageOutput("data", "fp-data"), model]))
 
     root = tmp_path / "evaluation"
     for suite in ("heldout", "sample-test"):
@@ -78,7 +81,7 @@ def test_the_stage_scores_each_suite_into_its_own_folder(tmp_path: Path, tiny_mo
         }
     assert output.outputs["report"] == str(root / "heldout")
     assert output.outputs["report.sample-test"] == str(root / "sample-test")
-    assert output.info["suites"] == ["heldout", "sample-test"]
+    assert output.info.suites == ["heldout", "sample-test"]
     metrics = output.metrics
     # the headline suite under today's names: the 4 test sentences, not the 3 train ones
     assert metrics["ner.instances"] == 4 and metrics["ner.lang.zh.instances"] == 2
@@ -93,3 +96,28 @@ def test_the_stage_scores_each_suite_into_its_own_folder(tmp_path: Path, tiny_mo
     assert headline["ner.f1"] == metrics["sample-test.ner.f1"]
     rows = [json.loads(line) for line in (root / "heldout" / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * 4 and all(r["id"].startswith("synth-") for r in rows)
+
+
+def test_the_cli_scores_a_suite_into_the_pipeline_s_folder(tmp_path: Path, tiny_model: Path, capsys) -> None:
+    """``knowcoder evaluate --suite`` and the pipeline's stage: the same folder, the same numbers."""
+    params = smoke(tmp_path, "evaluation.tasks=[ner]")
+    layout = Layout(params)
+    for name, path in SAMPLE.items():
+        write_instances(layout.validated(name), read_instances(path))
+    common = [
+        "--profile",
+        "smoke",
+        "--set",
+        f"paths.artifacts={tmp_path}",
+        "--set",
+        "evaluation.max_new_tokens=6",
+    ]
+    common += ["--set", "evaluation.tasks=[ner]"]
+    assert main([*common, "evaluate", "--model", str(tiny_model), "--suite", "sample-test"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    folder = layout.evaluation("sample-test")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["ner.instances"] == 12  # the suite's data and split: the 12 test sentences
+    assert printed["ner.f1"] == round(metrics["ner.f1"], 4)
+    assert main([*common, "evaluate", "--model", str(tiny_model), "--suite", "nope"]) == 1
+    assert "unknown evaluation suite 'nope'" in capsys.readouterr().err

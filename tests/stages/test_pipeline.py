@@ -5,7 +5,7 @@ import pytest
 from knowcoder.config import load_params
 from knowcoder.errors import ConfigError
 from knowcoder.stages import pipeline as stages
-from knowcoder.stages.pipeline import StageOutput
+from knowcoder.stages.base import EvaluateInfo, NoInfo, Stage, StageContext, StageOutput, TrainInfo
 
 from ..conftest import REPO
 
@@ -88,21 +88,80 @@ def test_a_stage_is_complete_only_with_its_fingerprint_and_all_outputs_present(p
         stages.previous_output(params, "sft")
 
 
-def test_stamps_round_trip(params, tmp_path):
-    output = StageOutput("evaluate", "f", {"report": str(tmp_path)}, {"ner.f1": 0.5}, {"x": [1]}, 2.5)
+def test_stamps_round_trip_with_each_stage_s_typed_info(params, tmp_path):
+    output = StageOutput(
+        "evaluate", "f", {"report": str(tmp_path)}, {"ner.f1": 0.5}, EvaluateInfo(["a"]), 2.5
+    )
     stages.write_stamp(params, output)
     assert stages.read_stamp(params, "evaluate") == output
-    assert stages.previous_output(params, "evaluate") == output
+    assert stages.previous_output(params, "evaluate").info.suites == ["a"]
+    trained = StageOutput("sft", "g", {}, {}, TrainInfo(resumed=True, resumed_from=4))
+    stages.write_stamp(params, trained)
+    assert stages.read_stamp(params, "sft").info == TrainInfo(resumed=True, resumed_from=4)
 
 
-# ---- checkpoints ----------------------------------------------------------------------------
-def test_checkpoints_survive_a_retry_with_the_same_fingerprint_but_not_a_changed_stage(params):
-    from knowcoder.stages.train import Layout
+def test_a_stamp_with_unknown_info_keys_still_reads(params):
+    """Keys a later version added are dropped, not fatal: a stamp is a cache, not a contract."""
+    stamp = stages.stamp_path(params, "sft")
+    stamp.parent.mkdir(parents=True)
+    stamp.write_text(
+        '{"stage": "sft", "fingerprint": "x", "outputs": {}, "metrics": {}, '
+        '"info": {"resumed": false, "resumed_from": null, "new_key": 1}, "wall_s": 1.0}'
+    )
+    assert stages.read_stamp(params, "sft").info == TrainInfo()
 
-    folder = Layout(params).checkpoints("sft")
-    assert stages.prepare_checkpoints(params, "sft", "one") is False
-    (folder / "checkpoint-4").mkdir()
-    assert stages.prepare_checkpoints(params, "sft", "one") is True  # a retry: resume from checkpoint-4
-    assert (folder / "checkpoint-4").is_dir()
-    assert stages.prepare_checkpoints(params, "sft", "two") is False  # changed params: start fresh
-    assert not (folder / "checkpoint-4").exists()
+
+# ---- the table ------------------------------------------------------------------------------
+def test_every_stage_s_params_sections_exist(params):
+    for name in stages.stage_names():
+        sliced = stages.params_slice(params, name)
+        assert set(sliced) == set(stages.get_stage(name).params)
+
+
+def _out(stage):
+    return StageOutput(stage, f"fp-{stage}")
+
+
+def test_upstream_rules_name_what_each_stage_reads(params):
+    outputs = {s: _out(s) for s in ("data", "corpus", "pretrain", "sft", "align", "evaluate")}
+
+    def upstream(stage):
+        return [o.stage for o in stages.get_stage(stage).upstream(outputs, params, [{"path": "x"}])]
+
+    assert upstream("data") == ["versions"]
+    assert upstream("corpus") == ["data"]
+    assert upstream("pretrain") == ["corpus"]
+    assert upstream("sft") == ["corpus", "pretrain"]
+    assert upstream("align") == ["corpus", "sft"]
+    assert upstream("evaluate") == ["data", "align"]
+    assert upstream("register") == ["evaluate"]
+    # a run that starts at sft after a pipeline without pretrain reads the corpus alone
+    del outputs["pretrain"]
+    assert upstream("sft") == ["corpus"]
+
+
+def test_a_toy_stage_is_one_entry(params, tmp_path):
+    """Adding a stage: one ``add_stage`` call; selection, fingerprints and stamps follow."""
+    ran = []
+
+    def run(context: StageContext) -> StageOutput[NoInfo]:
+        ran.append(context.upstream[0].stage)
+        path = tmp_path / "toy.txt"
+        path.write_text("toy")
+        return StageOutput("toy", context.fingerprint, {"toy": str(path)}, {"toy.rows": 1.0})
+
+    stages.add_stage(
+        Stage("toy", params=("corpus.seed",), upstream=stages._after("corpus"), run=run), after="corpus"
+    )
+    try:
+        assert stages.select_stages(params) == [
+            "data", "corpus", "toy", "pretrain", "sft", "align", "evaluate", "register"
+        ]  # fmt: skip
+        assert stages.select_stages(params, start_at="toy", stop_after="toy") == ["toy"]
+        changed = with_(params, "corpus.seed=99")
+        assert stages.fingerprint("toy", params) != stages.fingerprint("toy", changed)
+        with pytest.raises(ConfigError, match="already in the stage table"):
+            stages.add_stage(stages.get_stage("toy"), after="data")
+    finally:
+        stages.remove_stage("toy")
+    assert "toy" not in stages.select_stages(params)

@@ -8,12 +8,14 @@ import math
 import pytest
 from safetensors.torch import load_file
 
+from knowcoder.artifacts import Layout
 from knowcoder.config import load_params
 from knowcoder.data.jsonl import read_instances
 from knowcoder.errors import ConfigError
 from knowcoder.schema.ontology import load_ontology
+from knowcoder.stages.corpus import build_corpus
 from knowcoder.stages.data import prepare_data
-from knowcoder.stages.train import Layout, build_corpus, dev_evaluator, run_training
+from knowcoder.stages.train import dev_evaluator, run_training
 from knowcoder.training.dev import DevSchedule, sample_instances
 
 from ..conftest import REPO

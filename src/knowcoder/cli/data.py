@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from knowcoder.artifacts import Layout
 from knowcoder.cli.common import ontology_from, params_from, print_json
 from knowcoder.config import parse_override
 from knowcoder.data.exporters import EXPORTERS, export_dataset
@@ -130,7 +131,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_synth(args: argparse.Namespace) -> int:
     params = params_from(args)
-    output = Path(args.output or Path(params.paths.artifacts) / "data" / "synth.jsonl")
+    output = Path(args.output or Layout(params).synth)
     count = write_synthetic(params, ontology_from(args, params), output)
     print(f"wrote {count} synthetic instances to {output}", file=sys.stderr)
     return 0
@@ -140,9 +141,7 @@ def run_validate(args: argparse.Namespace) -> int:
     from knowcoder.validation import validate_file  # Great Expectations loads only when needed
 
     params = params_from(args)
-    out_dir = Path(
-        args.out_dir or Path(params.paths.artifacts) / "data" / "validated" / input_name(args.input)
-    )
+    out_dir = Path(args.out_dir or Layout(params).validated_dir(input_name(args.input)))
     result = validate_file(
         args.input,
         ontology_from(args, params),

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from knowcoder.artifacts import Layout
 from knowcoder.cli.common import ontology_from, params_from, print_json, split_names
 from knowcoder.errors import ConfigError
 from knowcoder.tasks import TASKS
@@ -36,7 +37,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--data", action="append", default=[], help="canonical JSONL to generate for and score"
     )
-    evaluate.add_argument("--out-dir", default=None, help="default: <paths.artifacts>/evaluation")
+    evaluate.add_argument(
+        "--suite",
+        default=None,
+        help="with --model and no --data: the evaluation suite to generate for and score, as the "
+        "pipeline does (default: evaluation.suite); otherwise the report folder's name",
+    )
+    evaluate.add_argument(
+        "--out-dir",
+        default=None,
+        help="default: <paths.artifacts>/evaluation/<suite>, the pipeline's folder for the same suite "
+        "(without --suite: named after the first --data or --pred file)",
+    )
     evaluate.add_argument("--tasks", default=None, help="comma-separated tasks (default: evaluation.tasks)")
     evaluate.add_argument(
         "--split", default=None, help="only instances of this split (default: evaluation.split)"
@@ -83,6 +95,7 @@ def _headline(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from knowcoder.stages.data import input_name
     from knowcoder.stages.evaluate import evaluate_model, evaluate_predictions
 
     params = params_from(args)
@@ -92,8 +105,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if task not in TASKS:
             raise ConfigError(f"unknown task {task!r}; choose from {', '.join(TASKS)}", field="--tasks")
     split = None if args.all_splits else (args.split or params.evaluation.split)
-    out_dir = Path(args.out_dir or Path(params.paths.artifacts) / "evaluation")
     lenient = params.evaluation.lenient if args.lenient is None else args.lenient
+    layout = Layout(params)
+    if args.model and not args.data and not args.pred:  # a named suite, as the pipeline scores it
+        name = args.suite or params.evaluation.suite
+        suite = params.evaluation.resolve_suite(name)
+        tasks = split_names(args.tasks) or suite.tasks or params.evaluation.tasks
+        split = None if args.all_splits else (args.split or suite.split)
+        args.data = [str(layout.validated(data)) for data in suite.data]
+    else:
+        name = args.suite or input_name((args.data or [args.pred or "evaluation"])[0])
+    out_dir = Path(args.out_dir or layout.evaluation(name))
     if args.pred and args.gold and not args.model:
         run = evaluate_predictions(
             args.pred,
@@ -117,7 +139,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
             constrained=args.constrained,
         )
     else:
-        raise ConfigError("use either --pred with --gold, or --model with --data", field="evaluate")
+        raise ConfigError(
+            "use either --pred with --gold, or --model with --data, or --model alone (a suite: --suite)",
+            field="evaluate",
+        )
     print(f"report: {run.out_dir / 'report.md'}", file=sys.stderr)
     print_json(_headline(run.result.to_dict()))
     return 0

@@ -13,13 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from knowcoder.artifacts import Layout
 from knowcoder.cli.common import print_json
 from knowcoder.errors import ConfigError
 
-STAGE_NAMES = ("data", "corpus", "pretrain", "sft", "align", "evaluate", "register")
-
 
 def register(commands: argparse._SubParsersAction) -> None:
+    from knowcoder.stages.pipeline import stage_names
+
     pipeline = commands.add_parser(
         "pipeline",
         help="run the whole pipeline as a Prefect flow (data → training → evaluation → registry)",
@@ -28,8 +29,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "Unchanged stages come from the cache; tracking goes to MLflow (a parent run, one nested run per "
         "stage).",
     )
-    pipeline.add_argument("--start-at", choices=STAGE_NAMES, default=None, help="first stage to run")
-    pipeline.add_argument("--stop-after", choices=STAGE_NAMES, default=None, help="last stage to run")
+    pipeline.add_argument("--start-at", choices=stage_names(), default=None, help="first stage to run")
+    pipeline.add_argument("--stop-after", choices=stage_names(), default=None, help="last stage to run")
     pipeline.add_argument("--skip-align", action="store_true", help="no cross-lingual alignment stage")
     pipeline.add_argument(
         "--version-data",
@@ -116,7 +117,7 @@ def _run_with_console(args: argparse.Namespace, pipeline_flow: Any, options: dic
     finally:
         # Prefect stops its temporary server as the process exits: that INFO line is for no one
         logging.getLogger("prefect").setLevel(logging.WARNING)
-    report = Path(params.paths.artifacts) / "evaluation" / params.evaluation.suite
+    report = Layout(params).evaluation(params.evaluation.suite)
     evaluated = "evaluate" in summary["stages"]
     scores = console.read_scores(report / "headline.json") if evaluated else {}
     table = console.summary_table(

@@ -136,4 +136,4 @@ def builder_gold(builder: PromptBuilder, example: ReleasedExample) -> list[Recor
     from knowcoder.tasks import get_task
 
     task = get_task(example.task)
-    return (task.gold_records(example.instance, builder.ontology) or []) if task.name == "eae" else []
+    return (task.gold_records(example.instance, builder.ontology) or []) if task.given_by else []

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from knowcoder.artifacts import Layout
 from knowcoder.cli.common import params_from, print_json
 from knowcoder.errors import ConfigError
 
@@ -104,7 +105,7 @@ def run_run(args: argparse.Namespace) -> int:
     else:
         predictions = stored_predictions(args.pred)
         source = args.pred
-    out_dir = Path(args.out_dir or Path(params.paths.artifacts) / "suites" / suite.name)
+    out_dir = Path(args.out_dir or Layout(params).suite_table(suite.name))
     run = run_suite(
         suite,
         args.data_dir,

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from knowcoder.cli.common import ontology_from, params_from, print_json
-from knowcoder.stages.train import STAGES, build_corpus, run_training
+from knowcoder.stages.corpus import build_corpus
+from knowcoder.stages.train import STAGES, run_training
 
 
 def register(commands: argparse._SubParsersAction) -> None:

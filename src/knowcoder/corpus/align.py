@@ -21,11 +21,10 @@ from knowcoder.schema.literals import py_str
 from knowcoder.tasks import TASKS, Task
 
 T = TypeVar("T")
-_CLASS_WORD = {"ner": "Entity", "re": "Relation", "ed": "Event", "eae": "Event"}
 
 
 def alignment_instruction(task: Task) -> str:
-    word = _CLASS_WORD[task.name]
+    word = task.kind.base_class  # Entity, Relation or Event
     return (
         f"This is an object-oriented programming task: some {word} Classes are defined above. "
         f"The {word} Objects of the source sentence are given in source_results. Please instantiate all "

@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from knowcoder.artifacts import Layout
 from knowcoder.config import Params
 from knowcoder.corpus.align import alignment_examples, mix_with_instructions
 from knowcoder.corpus.pretrain import class_documents, instance_documents
@@ -189,7 +190,7 @@ def _inputs(params: Params, stage: str, artifacts: Path) -> list[tuple[str, str 
         return [(params.paths.parallel, params.corpus.split)]
     inputs: list[tuple[str, str | None]] = []
     for name in params.corpus.inputs:
-        path = artifacts / "data" / "validated" / name / "valid.jsonl"
+        path = Layout(artifacts).validated(name)
         if not path.is_file():
             raise ConfigError(
                 f"{path} does not exist; run `knowcoder data prepare` first (or fix the name)",

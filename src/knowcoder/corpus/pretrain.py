@@ -21,20 +21,13 @@ from typing import Any
 
 from knowcoder.data.instance import Instance
 from knowcoder.prompts import render_results
-from knowcoder.records import EntityRecord, EventRecord, Record, RelationRecord
+from knowcoder.records import Record
 from knowcoder.schema.literals import py_str
 from knowcoder.schema.ontology import Kind, Ontology
 from knowcoder.schema.render import SchemaOptions, render_schema
-from knowcoder.tasks import TASKS
+from knowcoder.tasks import TASKS, Task
 
-TASK_COMMENTS = {
-    "ner": "# Named entity recognition",
-    "re": "# Relation extraction",
-    "ed": "# Event detection",
-    "eae": "# Event argument extraction",
-}
 _MODULE_OF_KIND = {Kind.ENTITY: "Entities", Kind.RELATION: "Relations", Kind.EVENT: "Events"}
-_TASK_FOR_KIND = {Kind.ENTITY: "ner", Kind.RELATION: "re", Kind.EVENT: "eae"}
 
 
 @dataclass(frozen=True)
@@ -60,44 +53,46 @@ class Document:
 def class_documents(
     ontology: Ontology, *, languages: Sequence[str] = ("en",), max_examples: int = 3
 ) -> Iterator[Document]:
-    """One document per class and description language, in ontology order."""
+    """One document per class and description language, in ontology order.
+
+    A class is written as the prompts of the first task of its kind that writes class documents
+    define it (events as EAE prompts do, with their roles).
+    """
+    writer: dict[Kind, Task] = {}
+    for task in TASKS.values():
+        if task.writes_class_documents:
+            writer.setdefault(task.kind, task)
     for lang in languages:
         options = SchemaOptions(lang=lang, max_examples=max_examples)
         for name, typedef in ontology.types.items():
-            task = _TASK_FOR_KIND[typedef.kind]
-            names = TASKS[task].schema_types([name], ontology)
-            yield Document(render_schema(ontology, names, task, options), "class", task, lang, name)
+            task = writer[typedef.kind]
+            names = task.schema_types([name], ontology)
+            yield Document(render_schema(ontology, names, task.name, options), "class", task.name, lang, name)
 
 
-def _used_classes(records: Iterable[Record]) -> dict[Kind, list[str]]:
+def _used_classes(records: Iterable[Record], task: Task) -> dict[Kind, list[str]]:
     used: dict[Kind, dict[str, None]] = {kind: {} for kind in Kind}
     for record in records:
-        if isinstance(record, EntityRecord):
-            used[Kind.ENTITY][record.type] = None
-        elif isinstance(record, RelationRecord):
-            used[Kind.RELATION][record.type] = None
-            used[Kind.ENTITY].update({record.head.type: None, record.tail.type: None})
-        elif isinstance(record, EventRecord):
-            used[Kind.EVENT][record.type] = None
-            used[Kind.ENTITY].update(dict.fromkeys(a.type for a in record.arguments))
-        else:
-            used[Kind.EVENT][record.type] = None
+        used[task.kind][record.type] = None
+        if task.argument_kind is not None:
+            used[task.argument_kind].update(dict.fromkeys(task.argument_classes([record])))
     used[Kind.ENTITY].pop("Entity", None)
     return {kind: sorted(names) for kind, names in used.items() if names}
 
 
 def instance_code(instance: Instance, task: str, ontology: Ontology | None = None) -> str | None:
     """The sentence-first code document of one task of ``instance``; ``None`` if it has none."""
-    records = TASKS[task].gold_records(instance, ontology)
+    task_obj = TASKS[task]
+    records = task_obj.gold_records(instance, ontology)
     if not records:
         return None
     imports = [
         f"from {_MODULE_OF_KIND[kind]} import {', '.join(names)}"
-        for kind, names in _used_classes(records).items()
+        for kind, names in _used_classes(records, task_obj).items()
     ]
     return "\n".join(
         [
-            TASK_COMMENTS[task],
+            f"# {task_obj.title}",
             f"sentence = {py_str(instance.text)}",
             *imports,
             render_results(records, task, ontology),

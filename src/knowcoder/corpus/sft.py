@@ -255,13 +255,6 @@ def _fit(
 
 
 def _with_argument_classes(task: Task, classes: list[str], records: list[Record]) -> list[str]:
-    """The sampled classes plus the entity classes the target's arguments use (RE, EAE)."""
-    extra: dict[str, None] = {}
-    if task.name in ("re", "eae"):
-        for record in records:
-            if hasattr(record, "head"):
-                extra.update({record.head.type: None, record.tail.type: None})  # type: ignore[union-attr]
-            for argument in getattr(record, "arguments", ()):
-                if argument.type != "Entity":
-                    extra[argument.type] = None
+    """The sampled classes plus the classes the target's arguments use (RE heads/tails, EAE arguments)."""
+    extra = task.argument_classes(records)
     return [*classes, *(name for name in extra if name not in classes)]

@@ -3,7 +3,8 @@
 Matching is on surface strings: each record becomes one or more *items* (tuples of type names
 and span texts) per metric level, and gold and predicted items of one instance are matched as
 **multisets**: an item predicted twice with one gold copy is 1 TP + 1 FP; gold twice with one
-prediction is 1 TP + 1 FN. Items never match across instances. Levels per task:
+prediction is 1 TP + 1 FN. Items never match across instances. Each task defines its levels in
+its folder's ``metrics.py`` (``knowcoder/tasks/<folder>/metrics.py``):
 
 - ``ner``: ``identification`` (span text), ``classification`` (entity type + span text);
 - ``re``: ``strict`` (relation type + head type/text + tail type/text), ``boundary`` (relation
@@ -12,7 +13,7 @@ prediction is 1 TP + 1 FN. Items never match across instances. Levels per task:
 - ``eae``: one item per argument: ``identification`` (event type + trigger + argument text),
   ``classification`` (event type + trigger + role + argument text).
 
-The headline of a task is its classification level (``strict`` for RE). Precision, recall and
+The headline of a task is its first level: classification (``strict`` for RE). Precision, recall and
 F1 are 0.0 whenever their denominator is 0 (no predictions, no gold, or neither); results
 keep the TP/FP/FN counts, so any aggregation sums counts and stays exact (micro averaging).
 
@@ -24,9 +25,9 @@ the head/tail types of RE strict. Matching then is a maximum bipartite matching,
 still count once per gold item.
 
 Each task also gets a per-type table of its headline level (TP and FN credited to the gold type,
-FP to the predicted type) and, for NER, a confusion count of (gold type, predicted type) on the
-same span text. An instance whose gold is ``None`` (task not annotated) is not scored and its
-parse report is not counted; it only adds to ``unannotated``.
+FP to the predicted type) and, for a task whose metrics ask for it (NER), a confusion count of
+(gold type, predicted type) on the same span text. An instance whose gold is ``None`` (task not
+annotated) is not scored and its parse report is not counted; it only adds to ``unannotated``.
 
 Item matching itself is in ``knowcoder.evaluation.matching``.
 
@@ -51,78 +52,20 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, astuple, dataclass, field
-from typing import Any
 
 from knowcoder.data.instance import Instance
 from knowcoder.evaluation.bootstrap import Bootstrap
 from knowcoder.evaluation.matching import Counts, Item, match_items  # moved there; still importable here
 from knowcoder.parser import ParseReport
-from knowcoder.records import EntityRecord, EventRecord, Record, RelationRecord, TriggerRecord
+from knowcoder.records import Record
 from knowcoder.schema.ontology import Ontology
-from knowcoder.tasks import get_task
+from knowcoder.tasks import TaskView, get_task
+from knowcoder.tasks.base import Level, TaskMetrics  # noqa: F401  (defined with the tasks; importable here)
 
-
-@dataclass(frozen=True)
-class Level:
-    """One way of turning records into items; ``entity_slots`` index the entity types in an item."""
-
-    name: str
-    items: Callable[[Any], list[Item]]
-    entity_slots: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class TaskMetrics:
-    """The record class a task scores and its levels; the headline level comes first.
-
-    Items of the headline level start with the type that per-type tables credit.
-    """
-
-    record: type
-    levels: tuple[Level, ...]
-
-    @property
-    def headline(self) -> str:
-        return self.levels[0].name
-
-
-# ``Scorer`` checks each record's class first, so the item functions may read its fields untyped.
-TASK_METRICS: dict[str, TaskMetrics] = {
-    "ner": TaskMetrics(
-        EntityRecord,
-        (
-            Level("classification", lambda e: [(e.type, e.text)], entity_slots=(0,)),
-            Level("identification", lambda e: [(e.text,)]),
-        ),
-    ),
-    "re": TaskMetrics(
-        RelationRecord,
-        (
-            Level("strict", lambda r: [(r.type, *_pair(r.head), *_pair(r.tail))], entity_slots=(1, 3)),
-            Level("boundary", lambda r: [(r.type, r.head.text, r.tail.text)]),
-        ),
-    ),
-    "ed": TaskMetrics(
-        TriggerRecord,
-        (
-            Level("classification", lambda t: [(t.type, t.trigger)]),
-            Level("identification", lambda t: [(t.trigger,)]),
-        ),
-    ),
-    "eae": TaskMetrics(
-        EventRecord,
-        (
-            Level("classification", lambda e: [(e.type, e.trigger, a.role, a.text) for a in e.arguments]),
-            Level("identification", lambda e: [(e.type, e.trigger, a.text) for a in e.arguments]),
-        ),
-    ),
-}
-
-
-def _pair(entity: EntityRecord) -> Item:
-    return (entity.type, entity.text)
+#: task name -> its ``TaskMetrics``, in registry order (read live from ``knowcoder.tasks.TASKS``)
+TASK_METRICS: TaskView[TaskMetrics] = TaskView(lambda task: task.metrics)
 
 
 @dataclass(frozen=True)
@@ -162,7 +105,7 @@ class TaskScores:
     by_lang: dict[str, ScopeScores]
     by_dataset_lang: dict[tuple[str, str], ScopeScores]
     per_type: dict[str, Counts]  # headline level; TP and FN go to the gold type, FP to the predicted
-    confusion: dict[tuple[str, str], int]  # NER: (gold type, predicted type) on one span text
+    confusion: dict[tuple[str, str], int]  # (gold type, predicted type) on one span text, if counted
     parse: ParseCounts
     unannotated: int
 
@@ -266,8 +209,6 @@ class Scorer:
     ) -> bool:
         """Score one instance; ``gold=None`` (task not annotated) skips it and returns False."""
         name = get_task(task).name
-        if name not in TASK_METRICS:
-            raise KeyError(f"no metrics defined for task {name!r}; add it to TASK_METRICS")
         if gold is None:
             self._unannotated[name] += 1
             return False
@@ -317,7 +258,7 @@ class Scorer:
         table = self._per_type[task]
         table.update([(g[0], "tp") for g, _ in pairs] + [(g[0], "fn") for g in missed])
         table.update((p[0], "fp") for p in spurious)
-        if task == "ner":
+        if TASK_METRICS[task].confusion:
             confusion = self._confusion[task]
             confusion.update((g[0], p[0]) for g, p in pairs)
             # Wrong types on a right span: pair leftovers by text, in a fixed order.

@@ -1,7 +1,8 @@
 """Evaluation reports for the reviewers who promote or reject a model on its scores.
 
 ``write_report`` writes, into one folder: ``metrics.json`` (the flat metric names), ``per_type.csv``,
-``report.md``, ``report.html`` (the same content, one standalone page) and two PNG plots. Scores in
+``report.md``, ``report.html`` (the same content, one standalone page) and PNG plots: per-type F1,
+and ``confusion_<task>.png`` for each task whose metrics count type confusion (NER). Scores in
 the tables are percentages with two decimals. Model outputs are untrusted: the page escapes every
 string and forbids scripts; in markdown, text is escaped and raw outputs sit in code fences they
 cannot close. Rows and keys are sorted, so two reports of the same model diff cleanly. When the
@@ -31,7 +32,6 @@ from typing import Any, Literal
 from knowcoder.data.jsonl import atomic_open
 from knowcoder.evaluation.matching import Counts
 from knowcoder.evaluation.metrics import (
-    TASK_METRICS,
     EvaluationResult,
     ParseCounts,
     ScopeScores,
@@ -42,7 +42,7 @@ from knowcoder.records import (
     Record,
     record_from_dict,
 )
-from knowcoder.tasks import get_task
+from knowcoder.tasks import TASKS, get_task
 
 PER_TYPE_COLUMNS = ("task", "type", "tp", "fp", "fn", "precision", "recall", "f1")
 _SCORE_HEADER = ("P", "R", "F1", "TP", "FP", "FN")
@@ -50,20 +50,27 @@ _SCORE_HEADER = ("P", "R", "F1", "TP", "FP", "FN")
 
 @dataclass(frozen=True)
 class ReportPaths:
-    """The files one report wrote; a plot is ``None`` when there was no data to draw it."""
+    """The files one report wrote; a plot is ``None`` when there was no data to draw it.
+
+    ``confusion``: task -> its confusion plot, for every task whose metrics count type confusion.
+    """
 
     metrics: Path
     per_type: Path
     markdown: Path
     html: Path
     per_type_f1: Path | None
-    confusion_ner: Path | None
+    confusion: Mapping[str, Path | None]
+
+    @property
+    def confusion_ner(self) -> Path | None:
+        return self.confusion.get("ner")
 
 
 # ---- records of one example ---------------------------------------------------------------
 def example_counts(task: str, gold: Sequence[Record], pred: Sequence[Record]) -> Counts:
     """TP/FP/FN of one example on the headline level of ``task``, matched strictly as multisets."""
-    level = TASK_METRICS[task].levels[0]
+    level = get_task(task).metrics.levels[0]
     gold_items = [item for record in gold for item in level.items(record)]
     pred_items = [item for record in pred for item in level.items(record)]
     pairs, missed, spurious = match_items(gold_items, pred_items)
@@ -107,7 +114,7 @@ def _worst(examples: list[_Example], worst: int) -> dict[str, list[_Example]]:
         (e for e in examples if e.counts.fp + e.counts.fn),
         key=lambda e: (e.counts.f1, -(e.counts.fp + e.counts.fn), str(e.raw["id"])),
     )
-    tasks = [task for task in TASK_METRICS if any(e.task == task for e in ranked)]
+    tasks = [task for task in TASKS if any(e.task == task for e in ranked)]
     return {task: [e for e in ranked if e.task == task][:worst] for task in tasks} if worst else {}
 
 
@@ -226,7 +233,15 @@ def _per_type_plot(result: EvaluationResult) -> bytes | None:
     return _png(figure)
 
 
-def _confusion_plot(scores: TaskScores | None) -> bytes | None:
+def _confusion_file(task: str) -> str:
+    return f"confusion_{task}.png"
+
+
+def _confusion_tasks() -> list[str]:
+    return [name for name, task in TASKS.items() if task.metrics.confusion]
+
+
+def _confusion_plot(task: str, scores: TaskScores | None) -> bytes | None:
     if scores is None or not scores.confusion:
         return None
     from matplotlib.figure import Figure
@@ -241,7 +256,9 @@ def _confusion_plot(scores: TaskScores | None) -> bytes | None:
     ax.imshow(grid, cmap="Blues", vmin=0)
     ax.set_xticks(range(len(types)), types, rotation=45, ha="right")
     ax.set_yticks(range(len(types)), types)
-    ax.set(xlabel="predicted type", ylabel="gold type", title="NER type confusion on the same span")
+    ax.set(
+        xlabel="predicted type", ylabel="gold type", title=f"{task.upper()} type confusion on the same span"
+    )
     for i, row in enumerate(grid):
         for j, count in enumerate(row):
             color = "white" if count > peak / 2 else "black"
@@ -294,7 +311,8 @@ def _headline_table(scored: Mapping[str, TaskScores], ci: bool) -> _Block:
 
 
 def _records_table(example: _Example) -> _Block:
-    level, render = TASK_METRICS[example.task].levels[0], get_task(example.task).render_record
+    task = get_task(example.task)
+    level, render = task.metrics.levels[0], task.render_record
     items = [[item for r in records for item in level.items(r)] for records in (example.gold, example.pred)]
     matched = Counter(items[0]) & Counter(items[1])
 
@@ -358,7 +376,8 @@ def _document(
         rows = [(name, *_score_cells(counts)) for name, counts in sorted(scores.per_type.items())]
         blocks += [_heading(3, f"{task} ({scores.headline})"), _table(("type", *_SCORE_HEADER), rows)]
     blocks.append(_heading(2, "Plots"))
-    for file, what in (("per_type_f1.png", "Per-type F1"), ("confusion_ner.png", "NER type confusion")):
+    confusion = [(_confusion_file(task), f"{task.upper()} type confusion") for task in _confusion_tasks()]
+    for file, what in (("per_type_f1.png", "Per-type F1"), *confusion):
         blocks.append(
             _Block("image", file) if plots[file] else _Block("para", f"{what}: no data, not drawn.")
         )
@@ -397,10 +416,9 @@ def write_report(
         writer = csv.DictWriter(handle, PER_TYPE_COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows({"task": task, **row} for task in result.tasks for row in result.per_type_rows(task))
-    plots = {
-        "per_type_f1.png": _per_type_plot(result),
-        "confusion_ner.png": _confusion_plot(result.tasks.get("ner")),
-    }
+    plots = {"per_type_f1.png": _per_type_plot(result)}
+    for task in _confusion_tasks():
+        plots[_confusion_file(task)] = _confusion_plot(task, result.tasks.get(task))
     for file, data in plots.items():
         if data is None:
             (out / file).unlink(missing_ok=True)  # a plot left by an earlier report would mislead
@@ -419,5 +437,5 @@ def write_report(
         out / "report.md",
         out / "report.html",
         drawn["per_type_f1.png"],
-        drawn["confusion_ner.png"],
+        {task: drawn[_confusion_file(task)] for task in _confusion_tasks()},
     )

@@ -32,9 +32,11 @@ that the decoder would print as text and partial characters that a later decoder
 are left out, never guessed. A decoder that works across tokens (CTC, a step after Fuse other
 than Strip) and a slow tokenizer without a backend are refused with a one-line ``ValueError``.
 Decoding the new ids alone may differ from the table on the first token (WordPiece drops its
-space) or across tokens (``clean_up_tokenization_spaces``), so :func:`constrained_generate` (and
-the extractor) return the table's bytes, which are what the grammar checked. The table and trie are cached per
-tokenizer object; the trie's nodes are made lazily, so a 150k vocabulary costs a sort up front.
+space) or across tokens (``clean_up_tokenization_spaces``), so the extractor
+(``inference.extract.Extractor`` with ``constrained=True``, which feeds :class:`SchemaConstraint`
+to its ``generate`` call) returns the table's bytes, which are what the grammar checked. The table
+and trie are cached per tokenizer object; the trie's nodes are made lazily, so a 150k vocabulary
+costs a sort up front.
 
 Every allowed token leaves a completion that the vocabulary can write: the grammar counts the
 shortest completion in this vocabulary's tokens (``ResultsGrammar.shortest_completion(state,
@@ -62,7 +64,7 @@ from functools import lru_cache
 from typing import Any
 
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList, PreTrainedTokenizerBase
+from transformers import LogitsProcessor, PreTrainedTokenizerBase
 
 from knowcoder.inference.grammar import END, NEVER, ResultsGrammar, State
 
@@ -654,53 +656,3 @@ class SchemaConstraint(LogitsProcessor):
             next_state=next_state,
             settles=settles,
         )
-
-
-def constrained_generate(
-    model: Any,
-    tokenizer: PreTrainedTokenizerBase,
-    prompts: Sequence[str],
-    grammars: Sequence[ResultsGrammar],
-    *,
-    max_new_tokens: int,
-    constrain: bool = True,
-    trie: TokenTrie | None = None,
-    **generate_kwargs: Any,
-) -> list[str]:
-    """Greedy answers to ``prompts`` in one batch, each held to its grammar unless ``constrain=False``.
-
-    ``trie`` is the vocabulary's :class:`TokenTrie` (by default the one cached for ``tokenizer``).
-    Constrained answers are the concatenated bytes of their tokens in it, which is what the grammar
-    checked. Extra keyword arguments go to ``model.generate``.
-    """
-    if len(prompts) != len(grammars):
-        raise ValueError(
-            f"got {len(prompts)} prompts but {len(grammars)} grammars; pass one grammar per prompt"
-        )
-    eos = tokenizer.eos_token_id
-    if eos is None:
-        raise ValueError(f"{type(tokenizer).__name__} has no eos token; constrained answers must end in one")
-    batch = tokenizer(list(prompts), return_tensors="pt", padding=True, padding_side="left")
-    batch = batch.to(model.device)
-    processors = LogitsProcessorList()
-    if not constrain:
-        trie = None
-    else:
-        trie = trie or TokenTrie.from_tokenizer(tokenizer)
-        processors.append(SchemaConstraint(grammars, trie, eos, max_new_tokens=max_new_tokens))
-    generate_kwargs.setdefault("do_sample", False)
-    with torch.inference_mode():
-        output = model.generate(
-            **batch,
-            max_new_tokens=max_new_tokens,
-            logits_processor=processors,
-            eos_token_id=eos,
-            pad_token_id=tokenizer.pad_token_id,
-            **generate_kwargs,
-        )
-    new = output[:, batch["input_ids"].shape[1] :]
-    if trie is None:
-        return tokenizer.batch_decode(new, skip_special_tokens=True)
-    # the bytes the grammar checked: decode() may differ on the first token (WordPiece drops its
-    # space) or rewrite across tokens (clean_up_tokenization_spaces)
-    return [b"".join(trie.tokens.get(t, b"") for t in row).decode("utf-8", "replace") for row in new.tolist()]

@@ -7,8 +7,9 @@ stop), with a cap on new tokens. A batch holds at most ``batch_size`` prompts an
 ``max_new_tokens``), so that short prompts batch wide and long ones stay within memory.
 An opening that a prompt shares with an earlier prompt of its batch (the same task and classes)
 is computed once, no work goes into padding, and the prompts' differing ends (the sentences) run
-through the model together; the batch is then decoded on a cache that grows in place. Models with
-sliding-window layers prefill the padded batch at once instead.
+through the model together; the batch is then decoded on a cache that grows in place (the cache and
+the per-prompt states live in ``inference.kv_cache``). Models with sliding-window layers prefill
+the padded batch at once instead.
 A prompt longer than ``head_tokens + tail_tokens`` keeps its first ``head_tokens`` and last
 ``tail_tokens`` tokens, as the released evaluation did; where those and ``max_new_tokens`` would
 pass the model's ``max_position_embeddings``, both shrink in proportion to fit (and the evaluation
@@ -24,122 +25,31 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from transformers.cache_utils import DynamicCache, DynamicLayer
+from transformers.cache_utils import DynamicCache
 
 from knowcoder.data.instance import Instance
 from knowcoder.inference.confidence import TokenLogProbs, record_confidences, token_ends
+from knowcoder.inference.kv_cache import (
+    GrowingCache,
+    RowStates,
+    right_aligned,
+    row_states,
+    shared_opening,
+    zeros_in,
+)
 from knowcoder.parser import ParseReport, parse_results
 from knowcoder.prompts import PromptBuilder
 from knowcoder.records import Record
 from knowcoder.schema.ontology import Kind, Ontology
 from knowcoder.tasks import get_task
 
+if TYPE_CHECKING:
+    from knowcoder.config import DecodingConfig, ParserConfig
+
 STOP_STRINGS = ('"""',)
-
-
-class _GrowingLayer(DynamicLayer):
-    """A key/value cache layer that writes each step into spare room instead of concatenating.
-
-    ``DynamicLayer`` copies the whole layer on every step (``torch.cat``); for a batch of long
-    prompts that copy costs as much as the attention itself. Here keys and values live in buffers
-    with a quarter of their length to spare, and ``keys``/``values`` are views of the filled part.
-    """
-
-    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
-        super().lazy_initialization(key_states, value_states)
-        self._room: tuple[torch.Tensor, torch.Tensor] | None = None
-        self._view: torch.Tensor | None = None  # the last ``keys`` handed out, a view of ``_room``
-
-    def update(
-        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self.is_initialized:
-            self.lazy_initialization(key_states, value_states)
-        start = self.get_seq_length()
-        end = start + key_states.shape[-2]
-        # new room when full, or when crop/reorder/offload replaced the views with other tensors
-        if self._room is None or self._view is not self.keys or end > self._room[0].shape[-2]:
-            self._room = self._reserve(start, end, key_states, value_states)
-        keys, values = self._room
-        keys[:, :, start:end].copy_(key_states)
-        values[:, :, start:end].copy_(value_states)
-        self.keys, self.values = keys[:, :, :end], values[:, :, :end]
-        self._view = self.keys
-        return self.keys, self.values
-
-    def _reserve(
-        self, start: int, end: int, key_states: torch.Tensor, value_states: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Buffers for ``end`` positions and a quarter more, holding the first ``start`` ones."""
-        room = end + max(end // 4, 16)
-        keys = key_states.new_empty((*key_states.shape[:2], room, key_states.shape[-1]))
-        values = value_states.new_empty((*value_states.shape[:2], room, value_states.shape[-1]))
-        if start:
-            assert self.keys is not None and self.values is not None
-            keys[:, :, :start].copy_(self.keys)
-            values[:, :, :start].copy_(self.values)
-        return keys, values
-
-
-class _GrowingCache(DynamicCache):
-    """The model's dynamic cache with every full-attention layer a :class:`_GrowingLayer`."""
-
-    def __init__(self, config: Any) -> None:
-        super().__init__(config=config)
-        self.layers = [_GrowingLayer() if type(layer) is DynamicLayer else layer for layer in self.layers]
-
-    @property
-    def all_growing(self) -> bool:
-        """True when no layer keeps a window (or other shape) that per-row prefill cannot line up."""
-        return bool(self.layers) and all(isinstance(layer, _GrowingLayer) for layer in self.layers)
-
-
-def _shared_opening(a: torch.Tensor, b: torch.Tensor) -> int:
-    """How many tokens two 1-D id tensors share from their start."""
-    n = min(len(a), len(b))
-    differ = torch.nonzero(a[:n] != b[:n])
-    return int(differ[0]) if len(differ) else n
-
-
-#: per layer, the keys and values of one prompt, each ``(1, heads, length, dim)``
-_RowStates = list[tuple[torch.Tensor, torch.Tensor]]
-
-
-def _row_states(cache: DynamicCache) -> _RowStates:
-    """Each layer's keys and values in a one-row cache; empty when it holds nothing."""
-    if not cache.get_seq_length():
-        return []
-    states = []
-    for layer in cache.layers:
-        assert isinstance(layer, DynamicLayer) and layer.keys is not None and layer.values is not None
-        states.append((layer.keys, layer.values))
-    return states
-
-
-def _zeros_in(states: _RowStates, start: int, stop: int) -> _RowStates:
-    """``states`` with positions ``start:stop`` zeroed (a hole the attention mask hides)."""
-    if start == stop:
-        return states
-    for keys, values in states:
-        keys[:, :, start:stop] = 0
-        values[:, :, start:stop] = 0
-    return states
-
-
-def _right_aligned(
-    rows: Sequence[tuple[int, tuple[torch.Tensor, torch.Tensor]]], batch: int, length: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One layer's ``(at, (keys, values))`` rows as ``batch``-row tensors ``length`` long, zeros first."""
-    sample_keys, sample_values = rows[0][1]
-    keys = sample_keys.new_zeros((batch, sample_keys.shape[1], length, sample_keys.shape[-1]))
-    values = sample_values.new_zeros((batch, sample_values.shape[1], length, sample_values.shape[-1]))
-    for at, (row_keys, row_values) in rows:
-        keys[at, :, length - row_keys.shape[-2] :] = row_keys[0]
-        values[at, :, length - row_values.shape[-2] :] = row_values[0]
-    return keys, values
 
 
 @dataclass(frozen=True)
@@ -235,10 +145,10 @@ def requests_for(
         if gold is None:
             continue
         chosen = fixed if fixed is not None else task_obj.positive_types(instance)
-        given = tuple(gold) if task_obj.name == "eae" else ()
+        given = tuple(gold) if task_obj.given_by else ()  # a fed task (EAE) is given its gold
         if given and types == "dataset":
             chosen = list(dict.fromkeys(record.type for record in given))
-        elif task_obj.name == "eae" and types == "dataset":
+        elif task_obj.given_by and types == "dataset":
             continue
         requests.append(
             ExtractionRequest(
@@ -306,6 +216,38 @@ class Extractor:
             )
         model.eval()
         return cls(model, tokenizer, builder, **options)
+
+    @classmethod
+    def from_config(
+        cls,
+        model_path: str | Path,
+        builder: PromptBuilder,
+        decoding: DecodingConfig,
+        parser: ParserConfig,
+        *,
+        constrained: bool | None = None,
+        trust_remote_code: bool = False,
+        dtype: str = "auto",
+        use_safetensors: bool = True,
+    ) -> Extractor:
+        """``load`` with the generation settings of ``decoding`` and the parser bounds of ``parser``.
+
+        ``constrained`` (when not ``None``) overrides ``decoding.constrained``.
+        """
+        return cls.load(
+            model_path,
+            builder,
+            trust_remote_code=trust_remote_code,
+            dtype=dtype,
+            use_safetensors=use_safetensors,
+            batch_size=decoding.batch_size,
+            batch_tokens=decoding.batch_tokens,
+            max_new_tokens=decoding.max_new_tokens,
+            head_tokens=decoding.head_tokens,
+            tail_tokens=decoding.tail_tokens,
+            constrained=decoding.constrained if constrained is None else constrained,
+            parser_limits={"max_chars": parser.max_chars, "max_depth": parser.max_depth},
+        )
 
     # ---- prompts ------------------------------------------------------------------------
     def prompt_ids(self, request: ExtractionRequest) -> tuple[list[int], bool]:
@@ -435,7 +377,7 @@ class Extractor:
 
     def _batch_inputs(
         self, prompts: list[list[int]], device: torch.device
-    ) -> tuple[torch.Tensor, torch.Tensor, _GrowingCache]:
+    ) -> tuple[torch.Tensor, torch.Tensor, GrowingCache]:
         """Input ids, attention mask and a cache that already holds every prompt but its last token.
 
         Prefilled at once, a batch of mixed lengths spends the model's work on its padding, and
@@ -450,7 +392,7 @@ class Extractor:
         the mask, so holes and padding are invisible to it.
         """
         pad = self.tokenizer.pad_token_id
-        cache = _GrowingCache(self.model.config)
+        cache = GrowingCache(self.model.config)
         if len(prompts) == 1 or not cache.all_growing:
             # nothing to share, or layers (windows) whose rows cannot be lined up by hand
             width = max(len(p) for p in prompts)
@@ -458,13 +400,13 @@ class Extractor:
             masks = [[0] * (width - len(p)) + [1] * len(p) for p in prompts]
             return torch.tensor(ids, device=device), torch.tensor(masks, device=device), cache
         heads = [torch.tensor(p[:-1], dtype=torch.long) for p in prompts]
-        states: dict[int, _RowStates] = {}  # per row: its head's keys and values as laid out
+        states: dict[int, RowStates] = {}  # per row: its head's keys and values as laid out
         layout: dict[int, tuple[list[int], list[int]]] = {}  # per row: its head's ids and mask
         alone: list[int] = []  # rows computed on their own: the sources of shared openings
         rests: list[tuple[int, int, int]] = []  # (row, source, shared) computed together
         together = self._reads_position_ids()
         for at, head in enumerate(heads):
-            shared, source = max(((_shared_opening(head, heads[j]), j) for j in alone), default=(0, -1))
+            shared, source = max(((shared_opening(head, heads[j]), j) for j in alone), default=(0, -1))
             rest = len(head) - shared
             if shared and rest <= shared and (together or not rest):
                 if rest:
@@ -483,7 +425,7 @@ class Extractor:
                     use_cache=True,
                     logits_to_keep=1,
                 )
-            states[at], layout[at] = _row_states(row), (prompts[at][:-1], [1] * len(head))
+            states[at], layout[at] = row_states(row), (prompts[at][:-1], [1] * len(head))
             alone.append(at)
         if rests:
             self._prefill_rests(prompts, heads, rests, states, layout, device)
@@ -499,7 +441,7 @@ class Extractor:
             for index in range(len(cache.layers)):
                 # rows hand over their states layer by layer, so that those copies are freed as they go
                 layer = [(at, row.pop(0)) for at, row in enumerate(rows) if row]
-                cache.update(*_right_aligned(layer, len(rows), width - 1), index)
+                cache.update(*right_aligned(layer, len(rows), width - 1), index)
         return torch.tensor(input_ids, device=device), torch.tensor(attention, device=device), cache
 
     def _reads_position_ids(self) -> bool:
@@ -513,7 +455,7 @@ class Extractor:
         prompts: list[list[int]],
         heads: list[torch.Tensor],
         rests: list[tuple[int, int, int]],
-        states: dict[int, _RowStates],
+        states: dict[int, RowStates],
         layout: dict[int, tuple[list[int], list[int]]],
         device: torch.device,
     ) -> None:
@@ -531,7 +473,7 @@ class Extractor:
                 (i, (states[source][index][0][:, :, :shared], states[source][index][1][:, :, :shared]))
                 for i, (_, source, shared) in enumerate(rests)
             ]
-            cache.update(*_right_aligned(rows, len(rests), opening), index)
+            cache.update(*right_aligned(rows, len(rests), opening), index)
         ids, masks, positions = [], [], []
         for at, _, shared in rests:
             rest = heads[at][shared:].tolist()
@@ -547,14 +489,14 @@ class Extractor:
             use_cache=True,
             logits_to_keep=1,
         )
-        computed = _row_states(cache)
+        computed = row_states(cache)
         for i, (at, _, shared) in enumerate(rests):
             hole = longest - (len(heads[at]) - shared)
             row = [
                 (k[i : i + 1, :, opening - shared :], v[i : i + 1, :, opening - shared :])
                 for k, v in computed
             ]
-            states[at] = _zeros_in(row, shared, shared + hole)
+            states[at] = zeros_in(row, shared, shared + hole)
             head = prompts[at][:-1]
             mask = [1] * shared + [0] * hole + [1] * (len(head) - shared)
             layout[at] = (head[:shared] + [pad] * hole + head[shared:], mask)

@@ -49,7 +49,8 @@ ITEM_START: State = ("name", _ITEM, b"", _SEP)  # after ", ": the next item's cl
 ITEM_END: State = _SEP
 _UNSEEN = object()
 _SETTLING = frozenset(b'")]')
-SUPPORTED_TASKS = ("ner", "re", "ed", "eae")
+#: the object shapes (``Task.call_shape``) the automaton writes
+SUPPORTED_SHAPES = ("span", "pair", "event")
 
 _QUOTE, _LPAREN, _RPAREN, _COMMA, _EQUALS, _RBRACKET = b'"(),=]'
 
@@ -205,13 +206,14 @@ class ResultsGrammar:
         roles: Mapping[str, Sequence[str]] | None = None,
         words: bool = True,
     ) -> None:
-        self.task = get_task(task).name
-        if self.task not in SUPPORTED_TASKS:
+        task_obj = get_task(task)
+        self.task, self.shape = task_obj.name, task_obj.call_shape
+        if self.shape not in SUPPORTED_SHAPES:
             raise ValueError(
-                f"constrained decoding knows the formats of {', '.join(SUPPORTED_TASKS)}; "
-                f"got task {self.task!r}"
+                f"constrained decoding writes objects shaped {', '.join(SUPPORTED_SHAPES)}; "
+                f"task {self.task!r} has call_shape {self.shape!r}"
             )
-        if self.task == "eae" and roles is None:
+        if self.shape == "event" and roles is None:
             raise ValueError(
                 "an EAE grammar needs each event's roles in declared order: pass "
                 "roles=event_roles(ontology, types), or build it with ResultsGrammar.for_prompt"
@@ -223,7 +225,7 @@ class ResultsGrammar:
             for event, ordered in (roles or {}).items()
         }
         self._spans = _Spans(sentence, words=words)
-        needs_entities = self.task == "re"
+        needs_entities = self.shape == "pair"
         # An item that could never be finished (no span to quote, no class to wrap it) must not start.
         self._items_possible = bool(
             sentence and self._names[_ITEM].complete and (self._names[_ENT].complete or not needs_entities)
@@ -239,9 +241,10 @@ class ResultsGrammar:
         cls, task: str | Task, allowed: Allowed, *, roles: Mapping[str, Sequence[str]] | None = None
     ) -> ResultsGrammar:
         """The grammar of ``allowed`` (from ``PromptBuilder.allowed``); EAE also needs ordered ``roles``."""
-        name = get_task(task).name
+        task_obj = get_task(task)
+        name, shape = task_obj.name, task_obj.call_shape
         missing = [f for f in ("types", "sentence") if getattr(allowed, f) is None]
-        if name in ("re", "eae") and allowed.entity_types is None:
+        if shape in ("pair", "event") and allowed.entity_types is None:
             missing.append("entity_types")
         if missing:
             raise ValueError(
@@ -249,7 +252,7 @@ class ResultsGrammar:
                 "build it with PromptBuilder.allowed(task, types, sentence)"
             )
         assert allowed.types is not None and allowed.sentence is not None
-        if name == "eae" and roles is not None:
+        if shape == "event" and roles is not None:
             roles = {
                 event: [r for r in ordered if allowed.roles is None or r in allowed.roles.get(event, ())]
                 for event, ordered in roles.items()
@@ -425,9 +428,9 @@ class ResultsGrammar:
 
     def _after_open(self, which: str, name: bytes, cont: State) -> State:
         """What follows ``Name(``: one span for an entity, the task's arguments for an item."""
-        if which == _ENT or self.task in ("ner", "ed"):
+        if which == _ENT or self.shape == "span":
             return _span(_lit(b")", cont))
-        if self.task == "re":
+        if self.shape == "pair":
             tail = ("name", _ENT, b"", _lit(b")", cont))
             return ("name", _ENT, b"", _lit(b", ", tail))
         return _lit(b"trigger=", _span(("roles", name, 0)))

@@ -48,7 +48,7 @@ def load_released(
 def released_prompt(builder: PromptBuilder, example: ReleasedExample) -> str:
     """The full model input for ``example``: its classes, in its order, with the system wrapper."""
     task = get_task(example.task)
-    given = task.gold_records(example.instance, builder.ontology) if task.name == "eae" else ()
+    given = task.gold_records(example.instance, builder.ontology) if task.given_by else ()
     return builder.prompt(example.instance.text, task, list(example.classes), given=given or ())
 
 
@@ -77,7 +77,7 @@ def score_released(
         task = get_task(example.task)
         parsed = parse_results(output, task)
         gold: list[Record] | None = task.gold_records(example.instance, builder.ontology)
-        if gold is not None and builder.ed_mapping and task.name == "ed":
+        if gold is not None and builder.ed_mapping and task.uses_ed_mapping:
             gold = _coarse(gold, builder.ed_mapping)
         scorer.add(
             task.name, gold, parsed.records, dataset=example.instance.dataset, lang="en", report=parsed.report

@@ -22,15 +22,9 @@ from dataclasses import dataclass
 from knowcoder.released.render import FORMATS, render_released_schema
 from knowcoder.schema.literals import docstring_text, py_identifier
 from knowcoder.schema.ontology import Kind, Ontology, TypeDef
+from knowcoder.tasks import TASKS, Task, get_task
 
 STYLES = ("knowcoder", *FORMATS)
-
-_TASK_KINDS = {
-    "ner": (Kind.ENTITY,),
-    "re": (Kind.ENTITY, Kind.RELATION),
-    "ed": (Kind.EVENT,),
-    "eae": (Kind.ENTITY, Kind.EVENT),
-}
 
 
 @dataclass(frozen=True)
@@ -58,18 +52,24 @@ def render_schema(
     *,
     memo: dict[tuple[str, str, SchemaOptions], str] | None = None,
 ) -> str:
-    """Class definitions for ``names`` (any kinds) as a prompt for ``task`` (ner, re, ed, eae).
+    """Class definitions for ``names`` (any kinds) as a prompt for ``task`` (a registered task's name).
 
-    ``memo`` keeps each class's text across calls: a class renders the same in every type set,
-    so prompts with sampled (ever-changing) type sets only pay for the joining.
+    The task says which kinds its prompts define (``schema_kinds``) and how they write event
+    classes (``event_signature``). ``memo`` keeps each class's text across calls: a class
+    renders the same in every type set, so prompts with sampled (ever-changing) type sets only
+    pay for the joining.
     """
     options = options or SchemaOptions()
-    if task not in _TASK_KINDS:
-        raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(_TASK_KINDS)}")
+    try:
+        task_obj = get_task(task)
+    except KeyError:
+        raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}") from None
     if options.style in FORMATS:  # the release keeps the caller's list as it is
-        return render_released_schema(ontology, list(names), task, FORMATS[options.style], options.lang)
+        return render_released_schema(
+            ontology, list(names), task_obj.name, FORMATS[options.style], options.lang
+        )
     names = list(dict.fromkeys(names))
-    return _render_knowcoder(ontology, names, task, options, memo if memo is not None else {})
+    return _render_knowcoder(ontology, names, task_obj, options, memo if memo is not None else {})
 
 
 # ---- the project's docstring style ------------------------------------------------------
@@ -106,11 +106,11 @@ _BASES = {
 def _render_knowcoder(
     ontology: Ontology,
     names: list[str],
-    task: str,
+    task: Task,
     options: SchemaOptions,
     memo: dict[tuple[str, str, SchemaOptions], str],
 ) -> str:
-    kinds = _TASK_KINDS[task]
+    kinds = task.schema_kinds
     closed = ontology.with_types(names) if options.order == "ontology" else _given_order(ontology, names)
     blocks: list[str] = []
     for kind in kinds:
@@ -122,7 +122,7 @@ def _render_knowcoder(
             base = base.replace(_BASE_DOCSTRINGS[kind], "")
         blocks.append(base)
         for name in members:
-            key = (name, task, options)
+            key = (name, task.name, options)
             text = memo.get(key)
             if text is None:
                 text = memo[key] = _render_class(ontology, ontology.types[name], task, options)
@@ -144,7 +144,9 @@ def _docstring(lines: Sequence[str]) -> str:
     return f'{_IND}"""\n{body}{_IND}"""\n'
 
 
-def _render_class(ontology: Ontology, typedef: TypeDef, task: str, options: SchemaOptions) -> str:
+def _render_class(ontology: Ontology, typedef: TypeDef, task: Task, options: SchemaOptions) -> str:
+    # "trigger" (ED): examples and argument names in the docstring; "roles" (EAE): in __init__
+    trigger_only = task.event_signature == "trigger"
     lines: list[str] = []
     if options.descriptions:
         description = typedef.description(options.lang)
@@ -157,9 +159,9 @@ def _render_class(ontology: Ontology, typedef: TypeDef, task: str, options: Sche
                 if typedef.kind == Kind.RELATION
                 else examples
             )
-            if typedef.kind != Kind.EVENT or task == "ed":
+            if typedef.kind != Kind.EVENT or trigger_only:
                 lines.append(f"Examples: {docstring_text(', '.join(map(str, shown)))}")
-        if typedef.kind == Kind.EVENT and task == "ed":
+        if typedef.kind == Kind.EVENT and trigger_only:
             roles = [py_identifier(role.name) for role in ontology.roles(typedef.name)]
             if roles:
                 lines.append(f"Arguments: {', '.join(roles)}")
@@ -175,14 +177,14 @@ def _union(names: Sequence[str]) -> str:
     return " | ".join(names) if names else "Entity"
 
 
-def _class_body(ontology: Ontology, typedef: TypeDef, task: str, options: SchemaOptions) -> str:
+def _class_body(ontology: Ontology, typedef: TypeDef, task: Task, options: SchemaOptions) -> str:
     if typedef.kind == Kind.RELATION:
         heads, tails = ontology.relation_signature(typedef.name)
         return (
             f"{_IND}def __init__(self, head_entity: {_union(heads)}, tail_entity: {_union(tails)}):\n"
             f"{_IND * 2}super().__init__(head_entity=head_entity, tail_entity=tail_entity)\n"
         )
-    if typedef.kind == Kind.EVENT and task == "eae":
+    if typedef.kind == Kind.EVENT and task.event_signature == "roles":
         roles = ontology.roles(typedef.name)
         examples = list(typedef.examples(options.lang))[: options.max_examples]
         trigger_comment = (

@@ -16,82 +16,86 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from knowcoder.config import Params, PromptConfig
+from knowcoder.config import DecodingConfig, Params, ParserConfig, PromptConfig
 from knowcoder.errors import ConfigError, InputError
 from knowcoder.inference.extract import ExtractionRequest, Extractor, Prediction
-from knowcoder.parser import DEFAULT_MAX_CHARS, DEFAULT_MAX_DEPTH
 from knowcoder.prompts import PromptBuilder, PromptOptions
-from knowcoder.records import EventRecord, Record, TriggerRecord
 from knowcoder.schema.ontology import Kind, Ontology, load_ontology
-from knowcoder.tasks import TASKS, get_task
+from knowcoder.tasks import TASKS, TaskView, get_task
 
-#: a task whose prompts take the records of another task as ``given`` hints
-GIVEN_BY = {"eae": "ed"}
+#: a task whose prompts take the records of another task as ``given`` hints (``Task.given_by``)
+GIVEN_BY: TaskView[str] = TaskView(lambda task: task.given_by)
 #: the fields one item of ``predict_many`` may carry
 ITEM_FIELDS = ("text", "types", "tasks")
+#: the sections of ``ServingConfig`` whose keys its flat form (``prompt.json``) spreads out
+_SECTIONS: dict[str, type[BaseModel]] = {"prompt": PromptConfig, "parser": ParserConfig}
 
 
 class PredictionInputError(InputError, ValueError):
     """A text, class list or task list a caller asked to predict for is unusable."""
 
 
-class ServingConfig(BaseModel):
-    """How a packaged model prompts, generates and parses; stored beside it as ``prompt.json``."""
+class ServingConfig(DecodingConfig):
+    """How a packaged model prompts, generates and parses; stored beside it as ``prompt.json``.
+
+    The generation knobs are :class:`~knowcoder.config.DecodingConfig`'s (``evaluation`` in
+    ``params.yaml``), the parser's bounds ``parser`` (``ParserConfig``); the flat form of
+    ``from_dict``/``to_dict`` spreads the ``prompt`` and ``parser`` sections beside the other keys.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     prompt: PromptConfig = PromptConfig()
-    batch_size: int = Field(default=32, gt=0)
-    batch_tokens: int | None = Field(default=32768, gt=0)
-    max_new_tokens: int = Field(default=640, gt=0)
-    head_tokens: int = Field(default=1500, gt=0)
-    tail_tokens: int = Field(default=2000, gt=0)
-    constrained: bool = False
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"
     trust_remote_code: bool = False
-    max_chars: int = Field(default=DEFAULT_MAX_CHARS, gt=0)
-    max_depth: int = Field(default=DEFAULT_MAX_DEPTH, gt=0)
+    parser: ParserConfig = ParserConfig()
     chunk_chars: int = Field(default=1000, gt=0)  # longer texts are cut at sentence ends (serving.chunking)
     chunk_overlap: int = Field(default=100, ge=0)  # characters of whole sentences two chunks share
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> ServingConfig:
-        """From the flat form: prompt options (``style``, ``lang``, ...) beside the generation knobs."""
-        prompt_keys = set(PromptConfig.model_fields)
-        unknown = sorted(set(values) - prompt_keys - (set(cls.model_fields) - {"prompt"}))
+        """From the flat form: prompt options (``style``, ``lang``, ...) and parser bounds beside the rest."""
+        known = list(cls().to_dict())
+        unknown = sorted(set(values) - set(known))
         if unknown:
-            known = ", ".join([*PromptConfig.model_fields, *(k for k in cls.model_fields if k != "prompt")])
-            raise ConfigError(f"unknown key {unknown[0]!r}; use one of: {known}", field="prompt.json")
-        prompt = {k: v for k, v in values.items() if k in prompt_keys}
-        rest = {k: v for k, v in values.items() if k not in prompt_keys}
+            raise ConfigError(
+                f"unknown key {unknown[0]!r}; use one of: {', '.join(known)}", field="prompt.json"
+            )
+        nested: dict[str, Any] = {section: {} for section in _SECTIONS}
+        for key, value in values.items():
+            for section, model in _SECTIONS.items():
+                if key in model.model_fields:
+                    nested[section][key] = value
+                    break
+            else:
+                nested[key] = value
         try:
-            return cls.model_validate({**rest, "prompt": prompt})
+            return cls.model_validate(nested)
         except ValidationError as error:
             first = error.errors()[0]
-            where = ".".join(str(part) for part in first["loc"] if part != "prompt")
+            where = ".".join(str(part) for part in first["loc"] if part not in _SECTIONS)
             raise ConfigError(f"{first['msg']} (got {first.get('input')!r})", field=where) from error
 
     @classmethod
     def from_params(cls, params: Params) -> ServingConfig:
         """The prompt, generation and parser settings of a run's ``params.yaml``."""
-        evaluation = params.evaluation
         return cls(
             prompt=params.prompt,
-            batch_size=evaluation.batch_size,
-            batch_tokens=evaluation.batch_tokens,
-            max_new_tokens=evaluation.max_new_tokens,
-            head_tokens=evaluation.head_tokens,
-            tail_tokens=evaluation.tail_tokens,
-            constrained=evaluation.constrained,
+            **params.evaluation.model_dump(include=set(DecodingConfig.model_fields)),
             dtype=params.model.dtype,
             trust_remote_code=params.model.trust_remote_code,
-            max_chars=params.parser.max_chars,
-            max_depth=params.parser.max_depth,
+            parser=params.parser,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The flat form ``from_dict`` reads."""
-        return {**self.prompt.model_dump(), **self.model_dump(exclude={"prompt"})}
+        """The flat form ``from_dict`` reads: prompt options first, each section's keys in its place."""
+        flat = self.prompt.model_dump()
+        for name, value in self.model_dump(exclude={"prompt"}).items():
+            if name in _SECTIONS:
+                flat.update(value)
+            else:
+                flat[name] = value
+        return flat
 
     def prompt_options(self) -> PromptOptions:
         return PromptOptions(**self.prompt.model_dump())
@@ -131,18 +135,13 @@ class Predictor:
         config = config or ServingConfig()
         if not isinstance(ontology, Ontology):
             ontology = load_ontology(ontology)
-        extractor = Extractor.load(
+        extractor = Extractor.from_config(
             model_dir,
             PromptBuilder(ontology, config.prompt_options()),
+            config,
+            config.parser,
             trust_remote_code=config.trust_remote_code,
             dtype=config.dtype,
-            batch_size=config.batch_size,
-            batch_tokens=config.batch_tokens,
-            max_new_tokens=config.max_new_tokens,
-            head_tokens=config.head_tokens,
-            tail_tokens=config.tail_tokens,
-            constrained=config.constrained,
-            parser_limits={"max_chars": config.max_chars, "max_depth": config.max_depth},
         )
         return cls(extractor)
 
@@ -300,7 +299,7 @@ class Predictor:
             for task, source in GIVEN_BY.items():
                 if task not in job.plan.tasks:
                     continue
-                given = _as_events(found[f"{index}:{source}"].records)
+                given = get_task(task).given_from(found[f"{index}:{source}"].records)
                 if given:  # no detected event, no arguments to look for
                     event_types = tuple(dict.fromkeys(record.type for record in given))
                     second.append(
@@ -355,12 +354,6 @@ class Predictor:
             "events": _merge_events(records.get("eae", []), records.get("ed", [])),
             "report": report,
         }
-
-
-def _as_events(records: Iterable[Record]) -> tuple[EventRecord, ...]:
-    """ED triggers as argument-less events (EAE's ``given`` form), without repeats."""
-    out = (EventRecord(r.type, r.trigger) for r in records if isinstance(r, TriggerRecord))
-    return tuple(dict.fromkeys(out))
 
 
 def _merge_events(

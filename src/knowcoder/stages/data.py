@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from knowcoder.artifacts import Layout
 from knowcoder.config import Params
 from knowcoder.data.jsonl import atomic_open, read_instances, write_instances
 from knowcoder.data.parallel import read_pairs
 from knowcoder.data.synth import synthesize
 from knowcoder.prompts import PromptBuilder, PromptOptions
 from knowcoder.schema.ontology import Ontology, load_ontology
+from knowcoder.stages.base import DataInfo, LogContext, StageContext, StageOutput
 from knowcoder.tasks import TASKS
 from knowcoder.validation import ValidationFailed, ValidationResult, validate_file
 
@@ -61,8 +63,8 @@ def write_synthetic(params: Params, ontology: Ontology, path: Path) -> int:
 def prepare_data(params: Params) -> PreparedData:
     """Synthesize, validate the raw and synthetic data, check the parallel pairs, write a summary."""
     ontology = load_ontology(params.paths.ontology)
-    out_dir = Path(params.paths.artifacts) / "data"
-    prepared = PreparedData(out_dir=out_dir, synth_path=out_dir / "synth.jsonl")
+    layout = Layout(params)
+    prepared = PreparedData(out_dir=layout.data, synth_path=layout.synth)
     write_synthetic(params, ontology, prepared.synth_path)
     prepared.parallel_pairs = sum(1 for _ in read_pairs(params.paths.parallel))
 
@@ -74,7 +76,7 @@ def prepare_data(params: Params) -> PreparedData:
             result = validate_file(
                 source,
                 ontology,
-                out_dir=out_dir / "validated" / name,
+                out_dir=layout.validated_dir(name),
                 known_languages=params.validation.known_languages,
                 min_split_sizes=params.validation.min_split_sizes,
                 max_reject_share=params.validation.max_reject_share,
@@ -113,7 +115,7 @@ def _write_summary(prepared: PreparedData, params: Params) -> None:
         "parallel_pairs": prepared.parallel_pairs,
         "inputs": inputs,
     }
-    with atomic_open(prepared.out_dir / "summary.json") as handle:
+    with atomic_open(Layout(params).data_summary) as handle:
         json.dump(summary, handle, ensure_ascii=False, indent=2)
         handle.write("\n")
 
@@ -141,5 +143,31 @@ def _write_sample_prompts(prepared: PreparedData, ontology: Ontology, params: Pa
             continue
         prompt, target = builder.example(instance, task)
         parts.append(f"## {task.name}\n\n```python\n{prompt}{target}\n```\n")
-    with atomic_open(prepared.out_dir / "sample_prompts.md") as handle:
+    with atomic_open(Layout(params).sample_prompts) as handle:
         handle.write("\n".join(parts))
+
+
+# ---- the pipeline's data stage -----------------------------------------------------------------
+def run(context: StageContext) -> StageOutput[DataInfo]:
+    """Synthesize and validate every input; the outputs are the validated files by input name."""
+    import time
+
+    started = time.perf_counter()
+    prepared = prepare_data(context.params)
+    outputs = {name: str(path) for name, path in prepared.valid_paths().items()}
+    metrics = {
+        f"valid_records.{name}": float(result.valid_records) for name, result in prepared.results.items()
+    }
+    metrics["parallel_pairs"] = float(prepared.parallel_pairs)
+    info = DataInfo(versions=context.versions, summary=str(Layout(context.params).data_summary))
+    return StageOutput("data", context.fingerprint, outputs, metrics, info, time.perf_counter() - started)
+
+
+def log(context: LogContext, output: StageOutput[DataInfo]) -> None:
+    """The summary, the sample prompts, and each input's validation report."""
+    layout = Layout(context.params)
+    context.stage.artifact(layout.data_summary)
+    context.stage.artifact(layout.sample_prompts)
+    for name in output.outputs:
+        for report in ("report.md", "report.json"):
+            context.stage.artifact(layout.validated_dir(name) / report, f"validation/{name}")

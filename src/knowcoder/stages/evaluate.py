@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from knowcoder.artifacts import Layout
 from knowcoder.config import EvaluationConfig, Params, SuiteConfig
 from knowcoder.data.instance import Instance
 from knowcoder.data.jsonl import iter_jsonl, read_instances, write_jsonl
@@ -26,6 +27,7 @@ from knowcoder.parser import ParseReport, parse_results
 from knowcoder.prompts import PromptBuilder, PromptOptions
 from knowcoder.records import Record, record_from_dict
 from knowcoder.schema.ontology import Ontology
+from knowcoder.stages.base import EvaluateInfo, LogContext, StageContext, StageOutput
 from knowcoder.tasks import Allowed, get_task
 
 if TYPE_CHECKING:
@@ -192,20 +194,15 @@ def load_extractor(
     """An extractor for ``model`` with the loading, generation and parser settings of ``params``."""
     from knowcoder.inference.extract import Extractor
 
-    config = params.evaluation
-    return Extractor.load(
+    return Extractor.from_config(
         model,
         builder,
+        params.evaluation,
+        params.parser,
+        constrained=constrained,
         trust_remote_code=params.model.trust_remote_code,
         use_safetensors=params.model.use_safetensors,
         dtype=params.model.dtype,
-        batch_size=config.batch_size,
-        batch_tokens=config.batch_tokens,
-        max_new_tokens=config.max_new_tokens,
-        head_tokens=config.head_tokens,
-        tail_tokens=config.tail_tokens,
-        constrained=config.constrained if constrained is None else constrained,
-        parser_limits={"max_chars": params.parser.max_chars, "max_depth": params.parser.max_depth},
     )
 
 
@@ -279,3 +276,105 @@ def _generate_and_score(
     )
     write_outputs(result, examples, out_dir, title=f"Evaluation of {model}", worst=config.worst_examples)
     return EvaluationRun(result, out_dir, examples)
+
+
+# ---- the pipeline's evaluate stage ---------------------------------------------------------------
+def run(context: StageContext) -> StageOutput[EvaluateInfo]:
+    """Score the headline suite (``evaluation.suite``) and each of ``evaluation.report_suites``.
+
+    The model is the last trained stage's (the upstream rule puts it last). Each suite reports into
+    ``evaluation/<suite>/``. The headline suite's metrics keep their names (``ner.f1``: the registry
+    gate's); a report suite's headline metrics are prefixed with its name (``sample-test.ner.f1``,
+    logged to MLflow as ``sample-test/ner/f1``).
+    """
+    import time
+
+    from knowcoder.schema.ontology import load_ontology
+
+    params = context.params
+    started = time.perf_counter()
+    model_dir = context.upstream[-1].outputs["model"]
+    layout = Layout(params)
+    config = params.evaluation
+    names = [config.suite, *config.report_suites]
+    suites = {}
+    for name in names:
+        suite = config.resolve_suite(name)
+        suites[name] = (suite, [layout.validated(data) for data in suite.data])
+    runs = evaluate_suites(
+        model_dir,
+        suites,
+        layout.evaluations,
+        params=params,
+        ontology=load_ontology(params.paths.ontology),
+        progress=True,
+    )
+    metrics = {
+        k: float(v) for k, v in runs[config.suite].result.to_dict().items() if isinstance(v, int | float)
+    }
+    out_dir = layout.evaluation(config.suite)
+    outputs = {
+        "report": str(out_dir),
+        "predictions": str(out_dir / "predictions.jsonl"),
+        "model": str(model_dir),
+    }
+    for name in config.report_suites:
+        numbers = {k: float(v) for k, v in runs[name].result.to_dict().items() if isinstance(v, int | float)}
+        metrics.update({f"{name}.{k}": v for k, v in headline(numbers).items()})
+        outputs[f"report.{name}"] = str(layout.evaluation(name))
+    info = EvaluateInfo(suites=names)
+    return StageOutput("evaluate", context.fingerprint, outputs, metrics, info, time.perf_counter() - started)
+
+
+def log(context: LogContext, output: StageOutput[EvaluateInfo]) -> None:
+    """The reports, sample predictions beside gold, and the headline metrics on the parent run."""
+    params = context.params
+    context.stage.artifact(output.outputs["report"], "evaluation")
+    for name in output.info.suites[1:]:  # report suites, each in a folder of its own
+        context.stage.artifact(output.outputs[f"report.{name}"], f"evaluation/{name}")
+    rows = prediction_rows(Path(output.outputs["predictions"]), params.pipeline.sample_predictions, params)
+    context.stage.table(rows, "sample_predictions.json")
+    context.parent.metrics(headline(output.metrics))
+    raw = [version for version in context.versions if version.path in params.paths.raw]
+    context.parent.datasets(raw, context=f"evaluation:{params.evaluation.suite}")
+
+
+def prediction_rows(path: Path, limit: int, params: Params) -> list[dict[str, Any]]:
+    """Up to ``limit`` predictions, taken in turn from every task, each beside its gold records."""
+    from knowcoder.schema.ontology import load_ontology
+
+    if not path.is_file() or limit <= 0:
+        return []
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for _, item in iter_jsonl(path):
+        by_task.setdefault(item["task"], []).append(item)
+    picked: list[dict[str, Any]] = []
+    queues = [list(reversed(items)) for items in by_task.values()]
+    while len(picked) < limit and any(queues):
+        for queue in queues:
+            if queue and len(picked) < limit:
+                picked.append(queue.pop())
+    wanted = {item["id"] for item in picked}
+    gold: dict[str, Any] = {}
+    layout = Layout(params)
+    for name in params.evaluation.resolve_suite().data:
+        source = layout.validated(name)
+        if source.is_file():
+            gold.update((i.id, i) for i in read_instances(source) if i.id in wanted)
+    ontology = load_ontology(params.paths.ontology)
+    rows = []
+    for item in picked:
+        instance = gold.get(item["id"])
+        records = get_task(item["task"]).gold_records(instance, ontology) if instance is not None else None
+        rows.append(
+            {
+                "id": item["id"],
+                "task": item["task"],
+                "lang": item.get("lang"),
+                "text": item["text"],
+                "output": item["output"],
+                "records": json.dumps(item["records"], ensure_ascii=False),
+                "gold": json.dumps([r.to_dict() for r in records or []], ensure_ascii=False),
+            }
+        )
+    return rows

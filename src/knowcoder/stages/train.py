@@ -1,159 +1,33 @@
-"""Corpus building and training stages as functions of ``Params``.
+"""The training stages (pretrain, sft, align): each starts from the model before it in ``train.order``.
 
-Layout under ``paths.artifacts``::
-
-    data/validated/<input>/valid.jsonl      from the data stage (inputs to every corpus)
-    corpus/<stage>.jsonl, <stage>.report.json
-    models/base/                             the tiny model, built when model.base is empty
-    models/<stage>/, <stage>.metrics.json    each stage's standalone model and metrics
-    checkpoints/<stage>/                     Trainer checkpoints (resume from here)
-    cache/datasets/                          tokenized corpora, keyed by content hash
+A stage trains on ``corpus/<stage>.jsonl`` with the real transformers Trainer and writes
+``models/<stage>/`` with its metrics and loss curve beside it (paths: ``knowcoder.artifacts``).
+Its checkpoints carry the stage's fingerprint: a retry with the same fingerprint resumes from the
+last checkpoint, a changed stage starts fresh instead of resuming someone else's run.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+import shutil
+import time
 from pathlib import Path
 from typing import Any
 
+from knowcoder.artifacts import Layout
 from knowcoder.config import Params
 from knowcoder.data.instance import Instance
-from knowcoder.data.jsonl import atomic_open, iter_jsonl, read_instances
+from knowcoder.data.jsonl import read_instances
 from knowcoder.errors import ConfigError
-from knowcoder.prompts import PromptBuilder, PromptOptions
-from knowcoder.schema.ontology import Ontology, load_ontology
-
-log = logging.getLogger(__name__)
+from knowcoder.modeling.base import ensure_base_model
+from knowcoder.schema.ontology import load_ontology
+from knowcoder.stages.base import LogContext, StageContext, StageOutput, TrainInfo
 
 STAGES = ("pretrain", "sft", "align")
-
-
-@dataclass
-class CorpusResult:
-    stage: str
-    path: Path
-    report: dict[str, Any]
-
-
-class Layout:
-    """Where a run's files live, derived from ``paths.artifacts``."""
-
-    def __init__(self, params: Params) -> None:
-        self.root = Path(params.paths.artifacts)
-
-    def validated(self, name: str) -> Path:
-        return self.root / "data" / "validated" / name / "valid.jsonl"
-
-    def corpus(self, stage: str) -> Path:
-        return self.root / "corpus" / f"{stage}.jsonl"
-
-    def model(self, stage: str) -> Path:
-        return self.root / "models" / stage
-
-    def checkpoints(self, stage: str) -> Path:
-        return self.root / "checkpoints" / stage
-
-    @property
-    def datasets_cache(self) -> Path:
-        return self.root / "cache" / "datasets"
 
 
 def _check_stage(stage: str) -> None:
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; choose one of: {', '.join(STAGES)}", field="--stage")
-
-
-def training_instances(params: Params, layout: Layout) -> Iterator[Instance]:
-    """The validated inputs named in ``corpus.inputs``, restricted to ``corpus.split``."""
-    for name in params.corpus.inputs:
-        path = layout.validated(name)
-        if not path.is_file():
-            raise ConfigError(
-                f"{path} does not exist; run `knowcoder data prepare` first (or fix the name)",
-                field="corpus.inputs",
-            )
-        for instance in read_instances(path):
-            if instance.split in (None, params.corpus.split):
-                yield instance
-
-
-def prompt_builder(params: Params, ontology: Ontology, *, shuffled: bool) -> PromptBuilder:
-    settings = params.prompt.model_dump()
-    if shuffled:
-        settings["class_order"] = "given"
-    return PromptBuilder(ontology, PromptOptions(**settings))
-
-
-def build_corpus(params: Params, stage: str, *, instructions: Path | None = None) -> CorpusResult:
-    """Write ``corpus/<stage>.jsonl`` and its report from shards (``knowcoder.corpus.build``).
-
-    Deterministic for a seed whatever ``data.workers``; ``instructions``: an SFT corpus built from
-    the same parameters, which align draws its schema-following examples from.
-    """
-    from knowcoder.corpus.build import build_corpus_file
-
-    _check_stage(stage)
-    path = Layout(params).corpus(stage)
-    built = build_corpus_file(params, stage, path, instructions=instructions)
-    summary = {"stage": stage, "rows": built.rows, "rows_by_kind": built.rows_by_kind}
-    summary |= built.report.to_dict()
-    with atomic_open(path.with_suffix(".report.json")) as handle:
-        json.dump(summary, handle, indent=2)
-        handle.write("\n")
-    return CorpusResult(stage, path, summary)
-
-
-# ---- models -----------------------------------------------------------------------------
-def corpus_texts(layout: Layout) -> Iterator[str]:
-    """Every text of the built corpora, for training the tiny tokenizer."""
-    for stage in STAGES:
-        path = layout.corpus(stage)
-        if not path.is_file():
-            continue
-        for _, row in iter_jsonl(path):
-            if "text" in row:
-                yield row["text"]
-            else:
-                yield row["prompt"]
-                yield row["target"]
-
-
-def ensure_base_model(params: Params) -> Path | str:
-    """The model the first stage starts from: ``model.base``, or the tiny model (built once)."""
-    if params.model.base:
-        return params.model.base
-    layout = Layout(params)
-    base = layout.model("base")
-    if (base / "config.json").is_file():
-        return base
-    if not layout.corpus("pretrain").is_file():
-        raise ConfigError(
-            "the tiny model's tokenizer is trained on the corpora; run `knowcoder corpus --stage pretrain` "
-            "(and sft/align) first, or name a model in model.base",
-            field="model.base",
-        )
-    from knowcoder.modeling.tiny import build_tiny_model, save_model_dir
-    from knowcoder.modeling.tokenizer import train_tokenizer
-
-    tiny = params.model.tiny
-    log.info("building the tiny base model in %s", base)
-    tokenizer = train_tokenizer(
-        corpus_texts(layout), vocab_size=tiny.vocab_size, min_frequency=tiny.min_frequency
-    )
-    model = build_tiny_model(
-        tokenizer,
-        hidden_size=tiny.hidden_size,
-        num_layers=tiny.num_layers,
-        num_heads=tiny.num_heads,
-        intermediate_size=tiny.intermediate_size,
-        max_position_embeddings=tiny.max_position_embeddings,
-        seed=tiny.seed,
-    )
-    save_model_dir(model, tokenizer, base)
-    return base
 
 
 def stage_init(params: Params, stage: str) -> Path | str:
@@ -206,11 +80,15 @@ def run_training(
         callbacks=callbacks,
         dev=dev,
         dev_every=params.train.dev.every,
+        metrics_path=layout.model_metrics(stage),
+        curve_path=layout.model_curve(stage),
+        tokenize_workers=params.data.workers or 0,
     )
 
 
 def dev_evaluator(params: Params, stage: str, layout: Layout) -> Any:
     """The stage's IE scorer on a fixed dev sample (``train.dev``), or None when it is off."""
+    from knowcoder.corpus.build import prompt_builder
     from knowcoder.training.dev import DevEvaluator, sample_instances
 
     config = params.train.dev
@@ -249,3 +127,61 @@ def dev_evaluator(params: Params, stage: str, layout: Layout) -> Any:
         constrained=params.evaluation.constrained,
         max_length=getattr(params.train, stage).max_length,
     )
+
+
+# ---- the pipeline's training stages --------------------------------------------------------------
+def prepare_checkpoints(params: Params, stage: str, fingerprint_: str) -> bool:
+    """Keep a stage's checkpoints only if they belong to this fingerprint; True when they are kept."""
+    layout = Layout(params)
+    folder, marker = layout.checkpoints(stage), layout.checkpoint_marker(stage)
+    if folder.is_dir() and marker.is_file() and marker.read_text().strip() == fingerprint_:
+        return True
+    if folder.is_dir():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text(fingerprint_ + "\n")
+    return False
+
+
+def run_stage(
+    params: Params, stage: str, fingerprint_: str, callbacks: list[Any] | None = None
+) -> StageOutput[TrainInfo]:
+    """One training stage of the pipeline: resume or start fresh, on one device or several."""
+    from knowcoder.training import launch
+
+    started = time.perf_counter()
+    resumed = prepare_checkpoints(params, stage, fingerprint_)
+    if params.deployment.gpus_per_run > 1 and launch.cuda_device_count() > 0:
+        # one process per GPU (torchrun or deepspeed); only rank 0 logs to the stage's MLflow run
+        result = launch.run_distributed(
+            params, stage, nproc=params.deployment.gpus_per_run, run_id=launch.mlflow_run_id(callbacks)
+        )
+    else:
+        result = run_training(params, stage, callbacks=callbacks)
+    summary = {
+        k: float(v)
+        for k, v in result.metrics.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    outputs = {"model": str(result.model_dir), "metrics": str(result.metrics_path)}
+    info = TrainInfo(resumed=resumed, resumed_from=result.metrics.get("resumed_from"))
+    return StageOutput(stage, fingerprint_, outputs, summary, info, time.perf_counter() - started)
+
+
+def runner(stage: str) -> Any:
+    """The stage table's runner for training ``stage``: curves to its MLflow run, progress to the console."""
+
+    def run(context: StageContext) -> StageOutput[TrainInfo]:
+        from knowcoder import console
+        from knowcoder.tracking.mlflow_io import TrainingCurves
+
+        curves = [TrainingCurves(context.run_id)] if context.run_id else []
+        callbacks = [*curves, *console.training_callbacks(), *context.callbacks] or None
+        return run_stage(context.params, stage, context.fingerprint, callbacks=callbacks)
+
+    run.__name__ = f"run_{stage}"
+    return run
+
+
+def log(context: LogContext, output: StageOutput[TrainInfo]) -> None:
+    context.stage.artifact(output.outputs["metrics"])

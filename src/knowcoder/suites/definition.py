@@ -35,7 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from knowcoder.errors import ConfigError
-from knowcoder.schema.ontology import Kind, Ontology, load_ontology
+from knowcoder.schema.ontology import Ontology, load_ontology
 from knowcoder.tasks import TASKS, get_task
 
 BUNDLED_DIR = Path(__file__).parent / "bundled"
@@ -138,12 +138,13 @@ class Suite(BaseModel):
 def label_set(ontology: Ontology, task: str) -> list[str]:
     """The classes a suite prompt defines for ``task``: the leaf classes of its kind, in file order.
 
-    RE and EAE prompts also define the entity classes their arguments may take.
+    A task whose objects take arguments (RE, EAE) also defines the leaf classes of the
+    arguments' kind (entities).
     """
-    kind = get_task(task).kind
-    own = [name for name in ontology.names(kind) if not ontology.descendants(name)]
-    if task in ("re", "eae"):
-        own += [name for name in ontology.names(Kind.ENTITY) if not ontology.descendants(name)]
+    task_obj = get_task(task)
+    own = [name for name in ontology.names(task_obj.kind) if not ontology.descendants(name)]
+    if task_obj.argument_kind is not None:
+        own += [name for name in ontology.names(task_obj.argument_kind) if not ontology.descendants(name)]
     return own
 
 

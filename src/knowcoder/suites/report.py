@@ -14,6 +14,7 @@ from typing import Any
 from knowcoder.data.jsonl import atomic_open
 from knowcoder.suites.definition import AVERAGE
 from knowcoder.suites.runner import SuiteRun
+from knowcoder.tasks import get_task
 
 
 def column_scores(run: SuiteRun) -> dict[str, dict[str, float]]:
@@ -26,7 +27,7 @@ def column_scores(run: SuiteRun) -> dict[str, dict[str, float]]:
         for task in dataset.tasks:
             if f"{task}.f1" not in metrics:  # no instance annotated for the task
                 continue
-            level = "strict" if task == "re" else "classification"
+            level = get_task(task).metrics.headline
             out[f"{dataset.name}.{task}"] = {
                 "f1": round(100 * metrics[f"{task}.f1"], 1),
                 "precision": round(100 * metrics[f"{task}.precision"], 1),

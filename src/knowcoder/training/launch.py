@@ -168,7 +168,7 @@ def run_distributed(
     The launcher's output streams through; a failure raises :class:`DistributedTrainingError` with
     the exit status and the last line the ranks wrote.
     """
-    from knowcoder.stages.train import Layout
+    from knowcoder.artifacts import Layout
     from knowcoder.training.trainer import StageResult
 
     check_launchable(params, nproc, devices=cuda_device_count() if devices is None else devices)
@@ -186,8 +186,8 @@ def run_distributed(
             + (f" ({last})" if last else "")
             + "; see the ranks' log above"
         )
-    model_dir = Layout(params).model(stage)
-    metrics_path = model_dir.parent / f"{model_dir.name}.metrics.json"
+    layout = Layout(params)
+    model_dir, metrics_path = layout.model(stage), layout.model_metrics(stage)
     if not metrics_path.is_file():
         raise DistributedTrainingError(
             f"train.{stage}: the ranks finished but rank 0 wrote no {metrics_path}; see the ranks' log above"
