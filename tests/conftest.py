@@ -18,6 +18,33 @@ FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
 
 
+def prepared_params(root: Path):
+    """Params on the bundled samples, 68 synthetic sentences and a one-layer tiny model, rooted at
+    ``root``, with the data stage already run (what the stage and base-model tests start from)."""
+    from knowcoder.config import load_params
+    from knowcoder.stages.data import prepare_data
+
+    params = load_params(
+        REPO / "params.yaml",
+        overrides=[
+            f"paths.ontology={REPO / 'data/ontology.yaml'}",
+            f"paths.raw=[{REPO / 'data/raw/sample/en.jsonl'}, {REPO / 'data/raw/sample/zh.jsonl'}]",
+            f"paths.parallel={REPO / 'data/raw/parallel/en_zh.jsonl'}",
+            f"paths.artifacts={root}",
+            "data.synth.train=60",
+            "data.synth.dev=4",
+            "data.synth.test=4",
+            "model.tiny.vocab_size=400",
+            "model.tiny.hidden_size=32",
+            "model.tiny.num_layers=1",
+            "model.tiny.num_heads=2",
+            "model.tiny.intermediate_size=64",
+        ],
+    )
+    prepare_data(params)
+    return params
+
+
 def pipeline_space(root: Path) -> dict:
     """Where a ``knowcoder pipeline`` child process keeps everything: artifacts, MLflow, Prefect, logs.
 

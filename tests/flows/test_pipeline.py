@@ -363,7 +363,7 @@ def test_a_toy_stage_runs_in_the_flow_from_its_table_entry(first, workspace, in_
     def log_count(context, output):
         context.stage.tags({"toy.logged": "yes"})
 
-    toy = Stage("toy", ("data.synth",), stages._after("data"), count_synthetic, log=log_count)
+    toy = Stage("toy", ("data.synth",), stages.reads("data"), count_synthetic, log=log_count)
     stages.add_stage(toy, after="data")
     try:
         state = run(workspace[1], stop_after="toy")

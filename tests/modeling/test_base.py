@@ -9,33 +9,13 @@ from knowcoder.config import load_params
 from knowcoder.errors import ConfigError
 from knowcoder.modeling.base import corpus_texts, ensure_base_model
 from knowcoder.stages.corpus import build_corpus
-from knowcoder.stages.data import prepare_data
 
-from ..conftest import REPO
+from ..conftest import REPO, prepared_params
 
 
 @pytest.fixture(scope="module")
 def params(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stage")
-    params = load_params(
-        REPO / "params.yaml",
-        overrides=[
-            f"paths.ontology={REPO / 'data/ontology.yaml'}",
-            f"paths.raw=[{REPO / 'data/raw/sample/en.jsonl'}, {REPO / 'data/raw/sample/zh.jsonl'}]",
-            f"paths.parallel={REPO / 'data/raw/parallel/en_zh.jsonl'}",
-            f"paths.artifacts={root}",
-            "data.synth.train=60",
-            "data.synth.dev=4",
-            "data.synth.test=4",
-            "model.tiny.vocab_size=400",
-            "model.tiny.hidden_size=32",
-            "model.tiny.num_layers=1",
-            "model.tiny.num_heads=2",
-            "model.tiny.intermediate_size=64",
-        ],
-    )
-    prepare_data(params)
-    return params
+    return prepared_params(tmp_path_factory.mktemp("base"))
 
 
 def test_tiny_base_model_is_built_once_from_the_corpora(params):

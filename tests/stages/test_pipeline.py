@@ -151,7 +151,7 @@ def test_a_toy_stage_is_one_entry(params, tmp_path):
         return StageOutput("toy", context.fingerprint, {"toy": str(path)}, {"toy.rows": 1.0})
 
     stages.add_stage(
-        Stage("toy", params=("corpus.seed",), upstream=stages._after("corpus"), run=run), after="corpus"
+        Stage("toy", params=("corpus.seed",), upstream=stages.reads("corpus"), run=run), after="corpus"
     )
     try:
         assert stages.select_stages(params) == [

@@ -33,6 +33,7 @@ from knowcoder.stages.base import (
     Stage,
     StageOutput,
     TrainInfo,
+    UpstreamRule,
 )
 
 # not data.workers, data.dask_address, data.shard_size: where shards run never changes an output
@@ -47,7 +48,9 @@ def _from_versions(
     return [StageOutput("versions", digest)]
 
 
-def _after(*names: str) -> Any:
+def reads(*names: str) -> UpstreamRule:
+    """The upstream rule of a stage that reads the outputs of the stages ``names``, in that order."""
+
     def rule(
         outputs: Mapping[str, StageOutput[Any]], params: Params, versions: Any
     ) -> list[StageOutput[Any]]:
@@ -112,7 +115,7 @@ TABLE: dict[str, Stage] = {
         Stage(
             "corpus",
             params=("corpus", "prompt", "paths.parallel"),
-            upstream=_after("data"),
+            upstream=reads("data"),
             run=corpus.run,
             log=corpus.log,
             summary="build the training corpora of train.order",
@@ -136,7 +139,7 @@ TABLE: dict[str, Stage] = {
         Stage(
             "register",
             params=("registry",),
-            upstream=_after("evaluate"),
+            upstream=reads("evaluate"),
             run=register.run,
             info=RegisterInfo,
             fingerprint_extra=register.registry_target,
